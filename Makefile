@@ -1,0 +1,18 @@
+# Quick start: `make demo` (the embedded-benchmark demo) and `make test`.
+# Both create or refresh .venv/ first (tools/setup_env.py; seconds when the
+# venv is current, ~20 minutes on 2 cores the first time: mmcv is compiled).
+PY := .venv/bin/python
+
+.PHONY: setup demo test clean-venv
+
+setup:
+	@python3 tools/setup_env.py --check || python3 tools/setup_env.py
+
+demo: setup
+	$(PY) tools/demo.py
+
+test: setup
+	$(PY) -m pytest -q tests
+
+clean-venv:
+	rm -rf .venv

@@ -1,0 +1,109 @@
+# TSAL on 300VW with HRNetV2-W18 at 256x256: the paper's training setup.
+# Clips of 10 frames, the first labelled (1 in 10); Adam 1.25e-4, x0.1 at
+# epoch 90 and x0.01 at 120 of 140; batch 8 clips for each network;
+# mu = 0.6 (Eq. 5), gamma = 0.8 (test-time fusion), w(t) ramps up over
+# epochs 1-60, holds to 110 and ramps down to 140.
+_base_ = [
+    'mmpose::_base_/default_runtime.py',
+    './_base_/datasets/face_300vw_clip.py',
+]
+
+# runtime
+train_cfg = dict(by_epoch=True, max_epochs=140, val_interval=10)
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1.25e-4))
+param_scheduler = [
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=140,
+        milestones=[90, 120],
+        gamma=0.1,
+        by_epoch=True)
+]
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(
+    checkpoint=dict(
+        interval=5, max_keep_ckpts=3, save_best='NME_inter_ocular',
+        rule='less'))
+# Eq. 8 after every iteration: teacher = lambda * teacher + (1 - lambda) *
+# mean of the last v student snapshots. The paper leaves v and lambda for
+# v > 1 open (v = 1, lambda = 0.999 is Mean Teacher); these are our defaults.
+custom_hooks = [dict(type='QueueTeacherHook', queue_size=5, smoothing=0.99)]
+
+# model
+codec = dict(
+    type='TSALLabel',
+    input_size=(256, 256),
+    heatmap_size=(64, 64),
+    sigma=1.5,
+    center_mode='bbox',
+    gamma=0.8)
+network = dict(
+    type='TSALNetwork',
+    backbone=dict(
+        type='HRNet',
+        in_channels=3,
+        extra=dict(
+            stage1=dict(
+                num_modules=1,
+                num_branches=1,
+                block='BOTTLENECK',
+                num_blocks=(4, ),
+                num_channels=(64, )),
+            stage2=dict(
+                num_modules=1,
+                num_branches=2,
+                block='BASIC',
+                num_blocks=(4, 4),
+                num_channels=(18, 36)),
+            stage3=dict(
+                num_modules=4,
+                num_branches=3,
+                block='BASIC',
+                num_blocks=(4, 4, 4),
+                num_channels=(18, 36, 72)),
+            stage4=dict(
+                num_modules=3,
+                num_branches=4,
+                block='BASIC',
+                num_blocks=(4, 4, 4, 4),
+                num_channels=(18, 36, 72, 144),
+                multiscale_output=True),
+            upsample=dict(mode='bilinear', align_corners=False)),
+        # The paper does not say whether it starts from ImageNet weights;
+        # with internet access, mmpose's
+        # init_cfg=dict(type='Pretrained',
+        #               checkpoint='open-mmlab://msra/hrnetv2_w18')
+        # may be set here.
+        init_cfg=None),
+    neck=dict(type='FeatureMapProcessor', concat=True),
+    head=dict(
+        type='TSALHead',
+        in_channels=270,
+        out_channels=68,
+        deconv_out_channels=None,
+        conv_out_channels=(270, ),
+        conv_kernel_sizes=(1, ),
+        decoder=codec),
+    motion_field=dict(type='MotionFieldNeck', stride=4),
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+model = dict(
+    type='TSALEstimator',
+    network=network,
+    data_preprocessor=dict(
+        type='ClipDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True),
+    mu=0.6,
+    unsup_weight=dict(ramp_up=60, hold=110, total=140, unit='epoch'))
+
+# data: targets encoded with this model's codec, for labelled frames only
+train_pipeline = _base_.train_aug_pipeline + [
+    dict(
+        type='ClipApply',
+        frames='labelled',
+        transforms=[dict(type='GenerateTarget', encoder=codec)]),
+    dict(type='PackClipInputs'),
+]
+train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))

@@ -1,0 +1,123 @@
+"""Pack a transformed clip into K images and K mmpose data samples."""
+from typing import Dict, Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import InstanceData
+from mmpose.datasets.transforms import PackPoseInputs
+from mmpose.registry import TRANSFORMS
+
+__all__ = ['PackClipInputs', 'CLIP_META_KEYS']
+
+# Per-frame metainfo of a clip, added to the keys of PackPoseInputs.
+CLIP_META_KEYS = ('clip_len', 'frame_index', 'labelled', 'video_id',
+                  'frame_id', 'category', 'evaluate')
+
+_POSE_META_KEYS = ('id', 'img_id', 'img_path', 'category_id', 'crowd_index',
+                   'ori_shape', 'img_shape', 'input_size', 'input_center',
+                   'input_scale', 'flip', 'flip_direction', 'flip_indices',
+                   'raw_ann_info', 'dataset_name')
+
+
+@TRANSFORMS.register_module()
+class PackClipInputs(BaseTransform):
+    """Pack a clip: ``inputs`` [K, 3, H, W] and K ``PoseDataSample``.
+
+    Each frame is packed by mmpose's :class:`PackPoseInputs`, so a frame's
+    data sample is exactly what a single top-down image would give, plus
+    the metainfo keys :data:`CLIP_META_KEYS` (``category`` only when known).
+
+    Frames with ``gt_hidden=True`` (the unlabelled frames of a training
+    clip) hand no ground truth to a loss: ``gt_instances.keypoints`` and
+    ``gt_instances.keypoints_visible`` are all zero (and so is
+    ``transformed_keypoints`` when packed), ``gt_instance_labels`` is empty
+    and there are no ``gt_fields``, whatever targets the pipeline may have
+    encoded. Their transformed annotation is kept for analysis only, as
+    ``gt_instances.hidden_keypoints`` [1, N, 2] (original image pixels,
+    like ``keypoints``) and ``gt_instances.hidden_transformed_keypoints``
+    [1, N, 2] (input image pixels), when the frame has them.
+
+    Args:
+        meta_keys (Sequence[str]): Metainfo keys of each data sample.
+            Defaults to PackPoseInputs' keys plus :data:`CLIP_META_KEYS`.
+        pack_transformed (bool): Also pack ``transformed_keypoints`` (as
+            PackPoseInputs). Defaults to False.
+    """
+
+    def __init__(self,
+                 meta_keys: Sequence[str] = _POSE_META_KEYS + CLIP_META_KEYS,
+                 pack_transformed: bool = False) -> None:
+        self.meta_keys = tuple(meta_keys)
+        self.pack_transformed = pack_transformed
+        self.packer = PackPoseInputs(
+            meta_keys=self.meta_keys, pack_transformed=pack_transformed)
+
+    @staticmethod
+    def _hide_gt(frame: Dict) -> Dict:
+        """A copy of ``frame`` without any loss-facing ground truth."""
+        frame = dict(frame)
+        # Encoded targets: drop every item of the codec's tables and of
+        # PackPoseInputs' defaults. Without a codec instance table only
+        # PackPoseInputs' own instance keys are packed (zeroed below).
+        frame.pop('instance_mapping_table', None)
+        for table in (frame.pop('label_mapping_table', None),
+                      frame.pop('field_mapping_table', None),
+                      PackPoseInputs.label_mapping_table,
+                      PackPoseInputs.field_mapping_table):
+            for key in table or ():
+                frame.pop(key, None)
+        for key in ('keypoints', 'keypoints_visible',
+                    'transformed_keypoints'):
+            value = frame.get(key, None)
+            if isinstance(value, np.ndarray):
+                frame[key] = np.zeros_like(value)
+        return frame
+
+    def transform(self, results: Dict) -> Dict:
+        """Pack the frames of a clip.
+
+        Args:
+            results (dict): A clip with ``frames`` (list of K frame dicts,
+                each holding ``img`` [H, W, 3]).
+
+        Returns:
+            dict: ``inputs`` (Tensor [K, 3, H, W], dtype of the images) and
+            ``data_samples`` (list of K ``PoseDataSample``, frame order).
+        """
+        if 'frames' not in results:
+            raise KeyError('PackClipInputs expects a clip dict with "frames"')
+        inputs = []
+        data_samples = []
+        for frame in results['frames']:
+            if frame.get('category', '') is None:
+                frame = {k: v for k, v in frame.items() if k != 'category'}
+            hidden = bool(frame.get('gt_hidden', False))
+            if hidden:
+                kept = {
+                    'hidden_keypoints': frame.get('keypoints', None),
+                    'hidden_transformed_keypoints':
+                    frame.get('transformed_keypoints', None),
+                }
+                frame = self._hide_gt(frame)
+            packed = self.packer(frame)
+            data_sample = packed['data_samples']
+            if hidden:
+                data_sample.gt_instance_labels = InstanceData()
+                if hasattr(data_sample, 'gt_fields'):
+                    del data_sample.gt_fields
+                for name, value in kept.items():
+                    if isinstance(value, np.ndarray) and value.ndim == 3:
+                        data_sample.gt_instances.set_field(
+                            value[..., :2].copy(), name)
+            inputs.append(packed['inputs'])
+            data_samples.append(data_sample)
+        shapes = {tuple(x.shape) for x in inputs}
+        if len(shapes) != 1:
+            raise ValueError('frames of a clip must have the same input '
+                             f'shape after the transforms, got {shapes}')
+        return dict(inputs=torch.stack(inputs), data_samples=data_samples)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(meta_keys={self.meta_keys}, '
+                f'pack_transformed={self.pack_transformed})')

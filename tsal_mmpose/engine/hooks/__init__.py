@@ -1,0 +1,3 @@
+from .queue_teacher_hook import BUFFER_POLICIES, QueueTeacherHook, unwrap_model
+
+__all__ = ['QueueTeacherHook', 'unwrap_model', 'BUFFER_POLICIES']

@@ -1,0 +1,3 @@
+from .tsal_head import TSALHead
+
+__all__ = ['TSALHead']
