@@ -6,6 +6,7 @@
 _base_ = [
     'mmpose::_base_/default_runtime.py',
     './_base_/datasets/face_300vw_clip.py',
+    './_base_/models/tsal_hrnet_w18.py',
 ]
 
 # runtime
@@ -30,66 +31,10 @@ default_hooks = dict(
 # v > 1 open (v = 1, lambda = 0.999 is Mean Teacher); these are our defaults.
 custom_hooks = [dict(type='QueueTeacherHook', queue_size=5, smoothing=0.99)]
 
-# model
-codec = dict(
-    type='TSALLabel',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=1.5,
-    center_mode='bbox',
-    gamma=0.8)
-network = dict(
-    type='TSALNetwork',
-    backbone=dict(
-        type='HRNet',
-        in_channels=3,
-        extra=dict(
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(4, ),
-                num_channels=(64, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='BASIC',
-                num_blocks=(4, 4),
-                num_channels=(18, 36)),
-            stage3=dict(
-                num_modules=4,
-                num_branches=3,
-                block='BASIC',
-                num_blocks=(4, 4, 4),
-                num_channels=(18, 36, 72)),
-            stage4=dict(
-                num_modules=3,
-                num_branches=4,
-                block='BASIC',
-                num_blocks=(4, 4, 4, 4),
-                num_channels=(18, 36, 72, 144),
-                multiscale_output=True),
-            upsample=dict(mode='bilinear', align_corners=False)),
-        # The paper does not say whether it starts from ImageNet weights;
-        # with internet access, mmpose's
-        # init_cfg=dict(type='Pretrained',
-        #               checkpoint='open-mmlab://msra/hrnetv2_w18')
-        # may be set here.
-        init_cfg=None),
-    neck=dict(type='FeatureMapProcessor', concat=True),
-    head=dict(
-        type='TSALHead',
-        in_channels=270,
-        out_channels=68,
-        deconv_out_channels=None,
-        conv_out_channels=(270, ),
-        conv_kernel_sizes=(1, ),
-        decoder=codec),
-    motion_field=dict(type='MotionFieldNeck', stride=4),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+codec = dict(_delete_=True, **_base_.tsal_codec)
 model = dict(
     type='TSALEstimator',
-    network=network,
+    network=_base_.network,
     data_preprocessor=dict(
         type='ClipDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
@@ -103,7 +48,7 @@ train_pipeline = _base_.train_aug_pipeline + [
     dict(
         type='ClipApply',
         frames='labelled',
-        transforms=[dict(type='GenerateTarget', encoder=codec)]),
+        transforms=[dict(type='GenerateTarget', encoder=_base_.tsal_codec)]),
     dict(type='PackClipInputs'),
 ]
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))

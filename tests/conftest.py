@@ -20,3 +20,22 @@ def faces_dir() -> Path:
             f'real face fixtures not found at {path}: set TSAL_FACES_DIR to '
             'the folder holding 300w/, 300vw/, 300vw_raw/, aflw/, wflw/')
     return path
+
+
+@pytest.fixture(scope='session')
+def synthetic_300vw(tmp_path_factory, faces_dir) -> Path:
+    """A tiny converted embedded benchmark (2 train, 1 easy, 1 hard video).
+
+    Layout of ``tools/make_synthetic_300vw.py --convert``: ``images/``,
+    ``annotations/{train,test}.json``, ``annotations/categories.json``,
+    ``raw/NNN/vid.avi``.
+    """
+    from tsal_mmpose.datasets.synthetic.generator import (GeneratorConfig,
+                                                          generate_benchmark)
+    root = tmp_path_factory.mktemp('synthetic_300vw')
+    config = GeneratorConfig(
+        seed=1, train_videos=2, test_easy_videos=1, test_hard_videos=1,
+        frames=24)
+    generate_benchmark(root, config, faces_dir=faces_dir, workers=1,
+                       convert=True, progress=False, log=None)
+    return root

@@ -18,7 +18,8 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from tsal_mmpose.utils import allow_mmengine_checkpoints
+from tsal_mmpose.utils import (allow_mmengine_checkpoints,
+                               prepare_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -87,11 +88,13 @@ def main() -> None:
     for evaluator in ('test_evaluator', 'val_evaluator'):
         metrics = cfg.get(evaluator)
         for metric in metrics if isinstance(metrics, list) else [metrics]:
-            if metric is not None and 'outfile_prefix' in metric and \
-                    metric.outfile_prefix is None:
-                metric.outfile_prefix = osp.join(cfg.work_dir, 'test')
+            # curves and per-image errors go to <work_dir>/test/
+            if metric is not None and metric.get('type') == \
+                    'FaceLandmarkMetric' and not metric.get('outfile_prefix'):
+                metric.outfile_prefix = osp.join(cfg.work_dir, 'test', '')
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.register_hook(
         _SaveMetrics(args.out or osp.join(cfg.work_dir, 'metrics.json')),

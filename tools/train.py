@@ -14,7 +14,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from tsal_mmpose.utils import allow_mmengine_checkpoints
+from tsal_mmpose.utils import (allow_mmengine_checkpoints,
+                               prepare_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -90,6 +91,7 @@ def main() -> None:
     args = parse_args()
     allow_mmengine_checkpoints()
     cfg = merge_args(Config.fromfile(args.config), args)
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import FUNCTIONS, init_default_scope
+from mmengine.registry import FUNCTIONS, DefaultScope
 from mmpose.registry import DATASETS, MODELS
 
 import tsal_mmpose  # noqa: F401
@@ -16,7 +16,10 @@ CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / '_base_' / \
 
 @pytest.fixture(autouse=True)
 def _mmpose_scope():
-    init_default_scope('mmpose')
+    # dataset pipelines are built from the scope's registries, as a runner
+    # with default_scope='mmpose' does
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
 
 
 def _build(loader_cfg, **overrides):

@@ -1,3 +1,8 @@
 from .checkpoint import allow_mmengine_checkpoints
+from .config_variants import apply_variant, variant_overrides
+from .dist import prepare_cpu_distributed
 
-__all__ = ['allow_mmengine_checkpoints']
+__all__ = [
+    'allow_mmengine_checkpoints', 'apply_variant', 'variant_overrides',
+    'prepare_cpu_distributed'
+]

@@ -104,6 +104,23 @@ def test_identical_frames_give_identical_outputs(faces_dir):
                                           frames[0]['transformed_keypoints'])
 
 
+def test_random_face_transforms_draw_in_cached_methods():
+    # all randomness of these mmpose transforms is drawn in methods that
+    # mmcv's cache_random_params can freeze (checked behaviourally above)
+    from mmpose.datasets.transforms import (GetBBoxCenterScale, LoadImage,
+                                            PhotometricDistortion,
+                                            RandomBBoxTransform, RandomFlip,
+                                            TopdownAffine)
+    assert RandomFlip()._methods_with_randomness == ['_choose_direction']
+    assert RandomBBoxTransform()._methods_with_randomness == [
+        '_get_transform_params']
+    assert PhotometricDistortion()._methods_with_randomness == [
+        '_random_flags']
+    for deterministic in (LoadImage(), GetBBoxCenterScale(),
+                          TopdownAffine(input_size=INPUT_SIZE)):
+        assert not hasattr(deterministic, '_methods_with_randomness')
+
+
 def test_without_clip_apply_frames_would_differ(faces_dir):
     # control: the same transforms applied frame by frame draw new values
     ds = _clip_dataset(faces_dir)
@@ -138,14 +155,12 @@ def test_flip_swaps_ibug_pairs(faces_dir):
                                [IMG_W - 1 - 755.736, 189.198], atol=1e-4)
     # jaw 0 <-> 16, nose tip 30 stays, mouth corners 48 <-> 54
     for a, b in ((0, 16), (16, 0), (30, 30), (48, 54), (39, 42)):
-        np.testing.assert_allclose(
-            flipped['keypoints'][0, a],
-            [IMG_W - 1 - raw['keypoints'][0, b, 0], raw['keypoints'][0, b,
-                                                                     1]],
-            atol=1e-4)
+        x, y = raw['keypoints'][0, b]
+        np.testing.assert_allclose(flipped['keypoints'][0, a],
+                                   [IMG_W - 1 - x, y], atol=1e-4)
     # in the 256 x 256 input the crop is mirrored too: x' = 256 - x
-    tk_f, tk = flipped['transformed_keypoints'][0], plain[
-        'transformed_keypoints'][0]
+    tk_f = flipped['transformed_keypoints'][0]
+    tk = plain['transformed_keypoints'][0]
     np.testing.assert_allclose(tk_f[36], [256 - tk[45, 0], tk[45, 1]],
                                atol=1e-3)
     # and the image: input column u of the flipped crop is column 256 - u
@@ -183,10 +198,16 @@ def test_pack_clip_hides_unlabelled_gt(faces_dir, generate_on):
     ds = _clip_dataset(faces_dir)
     np.random.seed(5)
     raw = ds.get_data_info(0)['frames']
-    packed = _run(_full_pipeline(generate_on), ds.get_data_info(0))
+    pipeline = _full_pipeline(generate_on)
+    clip = _run(pipeline[:2], ds.get_data_info(0))
+    images = [f['img'].copy() for f in clip['frames']]
+    packed = pipeline[2](clip)
     inputs, samples = packed['inputs'], packed['data_samples']
     assert isinstance(inputs, torch.Tensor)
     assert inputs.shape == (2, 3, 256, 256) and inputs.dtype == torch.uint8
+    for k, img in enumerate(images):  # BGR as loaded, channels first
+        np.testing.assert_array_equal(inputs[k].permute(1, 2, 0).numpy(),
+                                      img)
     assert isinstance(samples, list) and len(samples) == 2
     s0, s1 = samples
     for k, (s, frame_id) in enumerate(zip(samples, (6, 9))):

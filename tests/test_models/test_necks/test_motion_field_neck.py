@@ -112,6 +112,32 @@ def test_neck_loss_and_tracking_grad():
     grads = [p.grad for p in neck.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
     # flows computed inside when omitted
-    again = neck.loss(images)
+    with torch.no_grad():
+        again = neck.loss(images)
+        forward_only = neck.loss(images, fw)
     assert again['loss_photometric'].item() == pytest.approx(
-        losses['loss_photometric'].item(), rel=1e-4)
+        forward_only['loss_photometric'].item(), rel=1e-4)
+    # forward-backward occlusion makes the loss compute backward flows
+    fb_neck = MotionFieldNeck(
+        base_channels=8, loss=dict(type='MotionFieldLoss', occlusion='fb'))
+    fb_neck.load_state_dict(neck.state_dict())
+    with torch.no_grad():
+        fb_losses = fb_neck.loss(images, fw.detach())
+        fb_ref = fb_neck.loss_module(images, fw.detach(), bw.detach())
+    assert fb_losses['loss_photometric'].item() == pytest.approx(
+        fb_ref['loss_photometric'].item(), rel=1e-4)
+
+
+def test_local_correlation_by_hand():
+    from tsal_mmpose.models.necks.motion_field_neck import local_correlation
+    f1 = torch.zeros(1, 2, 3, 3)
+    f1[0, 0] = 1.0  # unit vectors along channel 0
+    f2 = torch.zeros(1, 2, 3, 3)
+    f2[0, 1] = 2.0
+    f2[0, :, 1, 2] = torch.tensor([3.0, 0.0])  # matches at (x=2, y=1)
+    corr = local_correlation(f1, f2, 1)
+    assert corr.shape == (1, 9, 3, 3)
+    # pixel (x=1, y=1) sees (2, 1) at displacement (dx, dy) = (1, 0)
+    assert corr[0, 1 * 3 + 2, 1, 1] == 1.0
+    assert corr[0, 1 * 3 + 1, 1, 1] == 0.0  # orthogonal
+    assert corr[0, 0, 0, 0] == 0.0  # outside the map

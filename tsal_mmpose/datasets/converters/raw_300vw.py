@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import re
 from collections import defaultdict
@@ -52,6 +51,7 @@ import cv2
 import numpy as np
 
 from .coco_face import FACE_CATEGORY_300VW, vw_annotation
+from .parallel import opencv_fork_pool
 from .pts_io import PtsError, read_pts_decimal, shift_origin
 
 __all__ = ['ConvertOptions', 'Problem', 'ConversionError',
@@ -439,10 +439,6 @@ def _process_video(args: tuple) -> dict:
     return result
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def format_problems(problems: Sequence[Problem],
                     max_per_kind: int = 50) -> str:
     """Human-readable summary of problems grouped by kind, by file name."""
@@ -519,24 +515,19 @@ def convert_300vw_raw(raw_root: PathLike,
         from tqdm import tqdm
         bar = tqdm(total=sum(totals.values()), unit='frame',
                    desc='300VW videos', dynamic_ncols=True)
+    def collect(iterator) -> None:
+        for result in iterator:
+            results[result['video']] = result
+            if bar is not None:
+                bar.update(totals[result['video']])
+                bar.set_postfix_str(result['video'])
+
     try:
         if workers <= 1 or len(jobs) <= 1:
-            iterator = map(_process_video, jobs)
-            pool = None
+            collect(map(_process_video, jobs))
         else:
-            ctx = multiprocessing.get_context('fork')
-            pool = ctx.Pool(min(workers, len(jobs)), initializer=_worker_init)
-            iterator = pool.imap_unordered(_process_video, jobs)
-        try:
-            for result in iterator:
-                results[result['video']] = result
-                if bar is not None:
-                    bar.update(totals[result['video']])
-                    bar.set_postfix_str(result['video'])
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+            with opencv_fork_pool(min(workers, len(jobs))) as pool:
+                collect(pool.imap_unordered(_process_video, jobs))
     finally:
         if bar is not None:
             bar.close()

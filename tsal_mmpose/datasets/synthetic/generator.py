@@ -31,7 +31,6 @@ worker processes.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import time
@@ -42,6 +41,7 @@ from typing import Callable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
+from ..converters.parallel import opencv_fork_pool
 from ..converters.pts_io import write_pts
 from .appearance import (BACKGROUND_STYLES, make_background,
                          make_occluder_patch, make_torso_patch)
@@ -229,7 +229,7 @@ def make_renderer(spec: VideoSpec, config: GeneratorConfig,
         make_occluder_patch(rng, max(8, int(rng.uniform(
             *profile.occluder_size) * track.face_px * 1.6)))
         for _ in range(track.occ_x.shape[1])]
-    grey = bool(rng.random() < (0.7 if identity.grey else
+    grey = bool(rng.random() < (0.5 if identity.grey else
                                 profile.grey_prob))
     torso = make_torso_patch(rng) if rng.random() < 0.85 else None
     return FrameRenderer(identity, track, profile, size, background,
@@ -323,10 +323,6 @@ def write_video(spec: VideoSpec, config: GeneratorConfig,
 _WORKER: dict = {}
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)
-
-
 def _work(spec: VideoSpec) -> dict:
     w = _WORKER
     return write_video(spec, w['config'], w['sources'], w['raw_root'],
@@ -380,24 +376,18 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
                    desc='synthetic 300VW', dynamic_ncols=True)
     results = {}
     start = time.perf_counter()
+    def collect(iterator) -> None:
+        for result in iterator:
+            results[result['video_id']] = result
+            if bar is not None:
+                bar.update(config.frames)
+
     try:
         if workers <= 1 or len(specs) <= 1:
-            pool, iterator = None, map(_work, specs)
+            collect(map(_work, specs))
         else:
-            ctx = multiprocessing.get_context('fork')
-            pool = ctx.Pool(min(workers, len(specs)),
-                            initializer=_worker_init)
-            # Longest first is moot (equal lengths); keep id order.
-            iterator = pool.imap_unordered(_work, specs)
-        try:
-            for result in iterator:
-                results[result['video_id']] = result
-                if bar is not None:
-                    bar.update(config.frames)
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+            with opencv_fork_pool(min(workers, len(specs))) as pool:
+                collect(pool.imap_unordered(_work, specs))
     finally:
         if bar is not None:
             bar.close()

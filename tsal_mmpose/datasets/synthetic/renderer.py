@@ -154,7 +154,7 @@ def build_identity(face_a: SourceFace, face_b: SourceFace | None,
         texture *= float(np.clip(face_level / max(level, 1.0), 0.7, 2.5))
     texture = np.clip(texture, 0, 255).astype(np.uint8)
     hsv = cv2.cvtColor(texture, cv2.COLOR_BGR2HSV)
-    grey = float(np.median(hsv[..., 1])) < 12
+    grey = float(np.median(hsv[..., 1])) < 6
     vertices = _mesh_vertices(shape)
     cx, cy, w, _ = landmark_box(shape)
     return Identity(

@@ -24,9 +24,12 @@ _POSE_META_KEYS = ('id', 'img_id', 'img_path', 'category_id', 'crowd_index',
 class PackClipInputs(BaseTransform):
     """Pack a clip: ``inputs`` [K, 3, H, W] and K ``PoseDataSample``.
 
-    Each frame is packed by mmpose's :class:`PackPoseInputs`, so a frame's
-    data sample is exactly what a single top-down image would give, plus
-    the metainfo keys :data:`CLIP_META_KEYS` (``category`` only when known).
+    Each frame's annotation is packed by mmpose's :class:`PackPoseInputs`,
+    so a frame's data sample is exactly what a single top-down image would
+    give, plus the metainfo keys :data:`CLIP_META_KEYS` (``category`` only
+    when known). The K images ([H, W, 3], BGR as loaded) are stacked once
+    into ``inputs`` [K, 3, H, W] with their dtype (one numpy copy per clip
+    rather than one torch transpose per frame).
 
     Frames with ``gt_hidden=True`` (the unlabelled frames of a training
     clip) hand no ground truth to a loss: ``gt_instances.keypoints`` and
@@ -87,11 +90,19 @@ class PackClipInputs(BaseTransform):
         """
         if 'frames' not in results:
             raise KeyError('PackClipInputs expects a clip dict with "frames"')
-        inputs = []
+        images = []
         data_samples = []
         for frame in results['frames']:
+            img = frame.get('img', None)
+            if not isinstance(img, np.ndarray):
+                raise KeyError('PackClipInputs expects every frame to hold '
+                               f'an image array "img", got {type(img)}')
+            images.append(img if img.ndim == 3 else img[..., None])
+            # the images are stacked once for the whole clip below:
+            # PackPoseInputs only packs the annotations (empty image view)
+            frame = dict(frame, img=images[-1][:0, :0])
             if frame.get('category', '') is None:
-                frame = {k: v for k, v in frame.items() if k != 'category'}
+                del frame['category']
             hidden = bool(frame.get('gt_hidden', False))
             if hidden:
                 kept = {
@@ -100,8 +111,7 @@ class PackClipInputs(BaseTransform):
                     frame.get('transformed_keypoints', None),
                 }
                 frame = self._hide_gt(frame)
-            packed = self.packer(frame)
-            data_sample = packed['data_samples']
+            data_sample = self.packer(frame)['data_samples']
             if hidden:
                 data_sample.gt_instance_labels = InstanceData()
                 if hasattr(data_sample, 'gt_fields'):
@@ -110,13 +120,15 @@ class PackClipInputs(BaseTransform):
                     if isinstance(value, np.ndarray) and value.ndim == 3:
                         data_sample.gt_instances.set_field(
                             value[..., :2].copy(), name)
-            inputs.append(packed['inputs'])
             data_samples.append(data_sample)
-        shapes = {tuple(x.shape) for x in inputs}
+        shapes = {img.shape for img in images}
         if len(shapes) != 1:
-            raise ValueError('frames of a clip must have the same input '
+            raise ValueError('frames of a clip must have the same image '
                              f'shape after the transforms, got {shapes}')
-        return dict(inputs=torch.stack(inputs), data_samples=data_samples)
+        # [K, H, W, C] -> [K, C, H, W] in one numpy copy
+        inputs = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
+        return dict(inputs=torch.from_numpy(inputs),
+                    data_samples=data_samples)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(meta_keys={self.meta_keys}, '

@@ -1,6 +1,6 @@
 """Data preprocessor flattening batches of clips into batches of frames."""
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence
 
 import torch
 from mmpose.models.data_preprocessors import PoseDataPreprocessor

@@ -16,7 +16,9 @@ from torch import Tensor, nn
 
 from ..utils.flow_ops import track_points, warp_image
 
-__all__ = ['MotionFieldNeck', 'track_points', 'warp_image']
+__all__ = [
+    'MotionFieldNeck', 'local_correlation', 'track_points', 'warp_image'
+]
 
 
 def _conv(in_ch: int, out_ch: int, stride: int = 1,
@@ -29,7 +31,7 @@ def _conv(in_ch: int, out_ch: int, stride: int = 1,
 
 def local_correlation(feat1: Tensor, feat2: Tensor,
                       max_disp: int) -> Tensor:
-    """Cost volume: channel-mean products for displacements up to max_disp.
+    """Cost volume: cosine similarity for displacements up to max_disp.
 
     Args:
         feat1 (Tensor): ``[P, C, h, w]``.
@@ -38,13 +40,14 @@ def local_correlation(feat1: Tensor, feat2: Tensor,
 
     Returns:
         Tensor: ``[P, (2d + 1)^2, h, w]``; channel ``(dy + d) * (2d + 1) +
-        (dx + d)`` holds ``mean_c feat1(x) * feat2(x + (dx, dy))`` (zero
-        outside the map).
+        (dx + d)`` holds the cosine similarity of ``feat1(x)`` and
+        ``feat2(x + (dx, dy))`` over channels (0 outside the map).
     """
     h, w = feat1.shape[-2:]
     d = max_disp
-    padded = F.pad(feat2, (d, d, d, d))
-    costs = [(feat1 * padded[..., dy:dy + h, dx:dx + w]).mean(1)
+    feat1 = F.normalize(feat1, dim=1)
+    padded = F.pad(F.normalize(feat2, dim=1), (d, d, d, d))
+    costs = [(feat1 * padded[..., dy:dy + h, dx:dx + w]).sum(1)
              for dy in range(2 * d + 1) for dx in range(2 * d + 1)]
     return torch.stack(costs, dim=1)
 

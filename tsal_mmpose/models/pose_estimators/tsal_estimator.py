@@ -11,8 +11,10 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptMultiConfig,
                                  SampleList)
 from torch import Tensor
 
+from ..losses.sic_loss import face_box_width
 from ..losses.unsup_weight import unsup_weight
-from ..necks.motion_field_neck import track_points
+from ..utils.flow_ops import track_points
+from ..utils.keypoint_decoding import decode_clor_torch, decode_heatmap_torch
 from .tsal_network import TSALNetwork
 
 __all__ = ['TSALEstimator']
@@ -182,7 +184,10 @@ class TSALEstimator(BasePoseEstimator):
             if max_iters and max_epochs:
                 t = it * max_epochs / max_iters
         return unsup_weight(
-            t, ramp_up=cfg['ramp_up'], hold=cfg['hold'], total=cfg['total'])
+            t,
+            ramp_up_end=cfg['ramp_up'],
+            hold_end=cfg['hold'],
+            total=cfg['total'])
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of both networks on a batch of clips.
@@ -236,21 +241,24 @@ class TSALEstimator(BasePoseEstimator):
         num_frames, num_kpts, hm_h, hm_w = heatmaps.shape
         batch = num_frames // clip_len
         images = inputs.view(batch, clip_len, *inputs.shape[1:])
-        flow_out = net.motion_field(images)
-        flows = flow_out['flows']  # [B, K-1, 2, h, w] heatmap pixels
-        losses['loss_flow'] = net.motion_field.loss(images, flow_out)
+        mfe = net.motion_field
+        # flows [B, K-1, 2, h, w] in heatmap pixels (l_E, Eq. 1)
+        if getattr(mfe.loss_module, 'needs_backward_flows', False):
+            flows, backward_flows = mfe(images, return_backward=True)
+        else:
+            flows, backward_flows = mfe(images), None
+        losses.update(mfe.loss(images, flows, backward_flows))
 
-        p_m = net.head.decode_heatmaps_torch(heatmaps.detach())
-        p_c, offsets_at_center = net.head.decode_clor_torch(
-            center_logits, offset_map)
+        p_m = decode_heatmap_torch(heatmaps.detach())
+        p_c, offsets_at_center, _ = decode_clor_torch(center_logits,
+                                                      offset_map)
         p_m = p_m.view(batch, clip_len, num_kpts, 2)
         p_c = p_c.view(batch, clip_len, num_kpts, 2)
 
         if self.use_sic:
-            # Eq. 2: box_w from the CLOR landmarks of each frame (a scale,
-            # not a target: no gradient through it).
-            box_w = (p_c[..., 0].max(-1).values -
-                     p_c[..., 0].min(-1).values).detach()
+            # Eq. 2: box_w of the CLOR landmarks of each frame is a scale,
+            # not a target: no gradient through it.
+            box_w = face_box_width(p_c).detach()
             losses['loss_sic'] = self.sic_loss(
                 offsets_at_center.view(batch, clip_len, num_kpts, 2), box_w)
         if self.use_mfds:
@@ -258,8 +266,8 @@ class TSALEstimator(BasePoseEstimator):
             tracked = track_points(flows, p_m[:, 0])[:, -1]
             losses['loss_mfds'] = w * self.mfds_loss(tracked, p_m[:, -1])
         if self.use_pseudo_labels:
-            labels, valid = self._labelled_points(data_samples, clip_len,
-                                                  (hm_w, hm_h), heatmaps)
+            labels, valid = self._labelled_points(net, data_samples,
+                                                  clip_len, hm_w, heatmaps)
             if valid.any():
                 tracks = track_points(flows.detach(), labels)[:, 1:]
                 if role == 'teacher':
@@ -276,10 +284,14 @@ class TSALEstimator(BasePoseEstimator):
         return losses
 
     @staticmethod
-    def _labelled_points(data_samples: SampleList, clip_len: int,
-                         heatmap_size: Tuple[int, int],
+    def _labelled_points(net: TSALNetwork, data_samples: SampleList,
+                         clip_len: int, heatmap_width: int,
                          like: Tensor) -> Tuple[Tensor, Tensor]:
         """The labelled landmarks p_l of each clip's frame 0.
+
+        Read from the frame's encoded targets (integer face centre + CLOR
+        offsets, exactly the transformed landmarks in heatmap pixels), so
+        the crop and augmentation of the pipeline are already applied.
 
         Returns:
             tuple: points [B, N, 2] in heatmap pixels, and a bool mask [B] of
@@ -287,15 +299,25 @@ class TSALEstimator(BasePoseEstimator):
         """
         points: List[Tensor] = []
         valid: List[bool] = []
+        num_kpts = None
         for first in data_samples[::clip_len]:
-            kpts = torch.as_tensor(
-                first.gt_instances.keypoints, dtype=like.dtype,
-                device=like.device)[0]
-            input_w, input_h = first.metainfo['input_size']
-            scale = kpts.new_tensor(
-                [heatmap_size[0] / input_w, heatmap_size[1] / input_h])
-            points.append(kpts * scale)
-            valid.append(bool(first.metainfo.get('labelled', True)))
+            if net.head.is_labelled(first):
+                labels = first.gt_instance_labels
+                index = int(labels.center_index.reshape(-1)[0])
+                center = like.new_tensor(
+                    [index % heatmap_width, index // heatmap_width])
+                offsets = torch.as_tensor(labels.offsets).to(like)[0]
+                points.append(center + offsets)
+                num_kpts = offsets.shape[0]
+                valid.append(True)
+            else:
+                points.append(None)
+                valid.append(False)
+        if num_kpts is None:
+            return like.new_zeros(len(valid), 0, 2), torch.zeros(
+                len(valid), dtype=torch.bool, device=like.device)
+        points = [p if p is not None else like.new_zeros(num_kpts, 2)
+                  for p in points]
         return torch.stack(points), torch.tensor(valid, device=like.device)
 
     # ------------------------------------------------------------------

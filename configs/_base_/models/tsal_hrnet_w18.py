@@ -1,0 +1,60 @@
+# One TSAL network (teacher and student each are one): HRNetV2-W18 at
+# 256x256, a TSALHead (landmark heatmaps H, face-centre heatmap C,
+# centre-to-landmark offsets O, Sec. 3.1-3.2) and a motion-field module.
+# Compose with `_base_`; model configs use `network` and `tsal_codec`.
+tsal_codec = dict(
+    type='TSALLabel',
+    input_size=(256, 256),
+    heatmap_size=(64, 64),
+    sigma=1.5,
+    center_mode='bbox',
+    gamma=0.8)
+network = dict(
+    type='TSALNetwork',
+    backbone=dict(
+        type='HRNet',
+        in_channels=3,
+        extra=dict(
+            stage1=dict(
+                num_modules=1,
+                num_branches=1,
+                block='BOTTLENECK',
+                num_blocks=(4, ),
+                num_channels=(64, )),
+            stage2=dict(
+                num_modules=1,
+                num_branches=2,
+                block='BASIC',
+                num_blocks=(4, 4),
+                num_channels=(18, 36)),
+            stage3=dict(
+                num_modules=4,
+                num_branches=3,
+                block='BASIC',
+                num_blocks=(4, 4, 4),
+                num_channels=(18, 36, 72)),
+            stage4=dict(
+                num_modules=3,
+                num_branches=4,
+                block='BASIC',
+                num_blocks=(4, 4, 4, 4),
+                num_channels=(18, 36, 72, 144),
+                multiscale_output=True),
+            upsample=dict(mode='bilinear', align_corners=False)),
+        # The paper does not say whether it starts from ImageNet weights;
+        # with internet access, mmpose's
+        # init_cfg=dict(type='Pretrained',
+        #               checkpoint='open-mmlab://msra/hrnetv2_w18')
+        # may be set here.
+        init_cfg=None),
+    neck=dict(type='FeatureMapProcessor', concat=True),
+    head=dict(
+        type='TSALHead',
+        in_channels=270,
+        out_channels=68,
+        deconv_out_channels=None,
+        conv_out_channels=(270, ),
+        conv_kernel_sizes=(1, ),
+        decoder=tsal_codec),
+    motion_field=dict(type='MotionFieldNeck', stride=4),
+    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))

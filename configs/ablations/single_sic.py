@@ -1,0 +1,6 @@
+# Table 3, single model + SIC (Eq. 2).
+_base_ = ['../tsal_hrnet_300vw.py']
+model = dict(
+    two_networks=False, use_sic=True, use_mfds=False,
+    use_pseudo_labels=False)
+custom_hooks = []

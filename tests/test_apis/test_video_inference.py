@@ -1,0 +1,341 @@
+"""Image and video inference with TSAL models through mmpose's API."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from tsal_mmpose.apis import (FaceDetector, LandmarkDrawer, face_lost,
+                              image_inference_config, infer_video,
+                              init_tsal_model, landmark_box, predict_frames)
+
+from .video_fixtures import (FRAME_SIZE, NO_FLIP, SHIFT, TINY_CONFIG,
+                             save_random_checkpoint, write_face_video)
+
+PLAIN_PIPELINE = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=(96, 96)),
+    dict(type='PackPoseInputs'),
+]
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    state = save_random_checkpoint(path)
+    return path, state
+
+
+@pytest.fixture(scope='module')
+def face_video(tmp_path_factory, faces_dir):
+    return write_face_video(faces_dir,
+                            tmp_path_factory.mktemp('video') / 'face.avi')
+
+
+@pytest.fixture(scope='module')
+def fast_model(checkpoint):
+    return init_tsal_model(TINY_CONFIG, checkpoint[0], 'cpu', NO_FLIP)
+
+
+@pytest.fixture(scope='module')
+def face_image(faces_dir):
+    """The 300W face and its landmarks [68, 2]."""
+    ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
+    image = next(i for i in ann['images']
+                 if i['file_name'] == 'indoor_029.png')
+    record = next(a for a in ann['annotations']
+                  if a['image_id'] == image['id'])
+    points = np.array(record['keypoints'], dtype=np.float64).reshape(-1, 3)
+    img = cv2.imread(str(faces_dir / '300w' / 'indoor_029.png'))
+    return img, points[:, :2]
+
+
+def _iou(a, b):
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0,
+                    None).prod()
+    area = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod()
+    return inter / (area - inter)
+
+
+def test_image_inference_config():
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    clip_pipeline = cfg.test_dataloader.dataset.pipeline
+    out = image_inference_config(cfg)
+    assert out.test_dataloader.dataset.pipeline == PLAIN_PIPELINE
+    # the input config is left alone, the model config is unchanged
+    assert cfg.test_dataloader.dataset.pipeline == clip_pipeline
+    assert clip_pipeline[-1]['type'] == 'PackClipInputs'
+    assert out.model == cfg.model
+    # from a path, with overrides; the 256x256 paper config
+    out = image_inference_config(
+        TINY_CONFIG.parent / 'tsal_hrnet_300vw.py',
+        cfg_options={'model.predict_on': 'student'})
+    assert out.model.predict_on == 'student'
+    assert out.test_dataloader.dataset.pipeline[2] == dict(
+        type='TopdownAffine', input_size=(256, 256))
+    # training pipelines: targets of labelled frames are dropped
+    cfg.test_dataloader.dataset.pipeline = cfg.train_pipeline
+    steps = image_inference_config(cfg).test_dataloader.dataset.pipeline
+    assert [s['type'] for s in steps] == [
+        'LoadImage', 'GetBBoxCenterScale', 'RandomFlip',
+        'RandomBBoxTransform', 'TopdownAffine', 'PhotometricDistortion',
+        'PackPoseInputs'
+    ]
+    # a plain top-down pipeline is kept as it is
+    cfg.test_dataloader.dataset.pipeline = PLAIN_PIPELINE
+    assert image_inference_config(cfg).test_dataloader.dataset.pipeline == \
+        PLAIN_PIPELINE
+
+
+def test_mmpose_api_compat(checkpoint, face_image):
+    """init + mmpose's inference_topdown + mmpose's PoseLocalVisualizer."""
+    from mmpose.apis import inference_topdown
+    from mmpose.visualization import PoseLocalVisualizer
+
+    path, state = checkpoint
+    torch.manual_seed(123)  # the weights must come from the checkpoint
+    model = init_tsal_model(str(TINY_CONFIG), path, device='cpu')
+    assert not model.training
+    assert model.dataset_meta['num_keypoints'] == 68
+    loaded = model.state_dict()
+    assert loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+    img, points = face_image
+    tight = landmark_box(points)
+    bboxes = np.stack([tight, tight + np.float32([40, -30, 40, -30])])
+    results = inference_topdown(model, img, bboxes)
+    assert len(results) == 2
+    for sample, box in zip(results, bboxes):
+        pred = sample.pred_instances
+        assert pred.keypoints.shape == (1, 68, 2)
+        assert pred.keypoint_scores.shape == (1, 68)
+        np.testing.assert_allclose(pred.bboxes[0], box)
+        assert np.isfinite(pred.keypoints).all()
+        # the crop: the box squared and padded 1.25x (input 96x96)
+        np.testing.assert_allclose(sample.metainfo['input_center'],
+                                   (box[:2] + box[2:]) / 2, rtol=1e-6)
+        side = (box[2:] - box[:2]).max() * 1.25
+        np.testing.assert_allclose(sample.metainfo['input_scale'],
+                                   [side, side], rtol=1e-6)
+        assert sample.metainfo['input_size'] == (96, 96)
+
+    visualizer = PoseLocalVisualizer(
+        name='tsal_api_compat', backend='matplotlib', radius=4)
+    visualizer.set_dataset_meta(model.dataset_meta)
+    rgb = np.ascontiguousarray(img[..., ::-1])
+    drawn = visualizer.add_datasample(
+        'face', rgb, results[0], draw_gt=False, draw_bbox=True, kpt_thr=-1)
+    assert drawn.shape == rgb.shape
+    changed = (drawn != rgb).any(axis=2)
+    assert changed.any()
+    # the points are drawn where the landmarks are
+    for x, y in np.round(results[0].pred_instances.keypoints[0]).astype(int):
+        assert changed[y, x]
+
+
+def test_predict_frames_matches_inference_topdown(fast_model, face_image):
+    from mmpose.apis import inference_topdown
+
+    img, points = face_image
+    box = landmark_box(points)
+    shifted = np.roll(img, (5, 9), axis=(0, 1))
+    boxes = np.stack([box, box + np.float32([9, 5, 9, 5])])
+    batched = predict_frames(fast_model, [img, shifted], boxes)
+    assert len(batched) == 2
+    for frame, one_box, sample in zip([img, shifted], boxes, batched):
+        single = inference_topdown(fast_model, frame, one_box[None])[0]
+        np.testing.assert_allclose(sample.pred_instances.keypoints,
+                                   single.pred_instances.keypoints,
+                                   atol=1e-3)
+        np.testing.assert_allclose(sample.pred_instances.keypoint_scores,
+                                   single.pred_instances.keypoint_scores,
+                                   atol=1e-5)
+    assert predict_frames(fast_model, [], np.zeros((0, 4))) == []
+    with pytest.raises(ValueError, match='2 frames but 1 boxes'):
+        predict_frames(fast_model, [img, img], box)
+
+
+def test_landmark_box():
+    points = np.array([[0.0, 0.0], [10.0, 20.0], [4.0, 3.0]])
+    np.testing.assert_allclose(landmark_box(points), [0, 0, 10, 20])
+    # centre (5, 10), half sizes (5, 10) * 1.2 = (6, 12)
+    np.testing.assert_allclose(landmark_box(points, 1.2), [-1, -2, 11, 22])
+    assert landmark_box(points).dtype == np.float32
+
+
+def test_face_lost():
+    shape = (100, 200, 3)  # H = 100, W = 200
+    crop = np.array([50.0, 20.0, 90.0, 80.0])  # longer side 60
+    grid = np.stack(np.meshgrid(np.linspace(55, 85, 4),
+                                np.linspace(30, 70, 17)), -1).reshape(-1, 2)
+    scores = np.full(68, 0.5)
+    assert face_lost(grid, scores, crop, shape) is None
+    assert face_lost(grid, np.full(68, 0.19), crop, shape) == 'low_score'
+    assert face_lost(grid, np.full(68, 0.19), crop, shape,
+                     min_score=None) is None
+    bad = grid.copy()
+    bad[3, 1] = np.nan
+    assert face_lost(bad, scores, crop, shape) == 'invalid'
+    # landmark box longer side 11 < 0.2 * 60 = 12
+    small = (grid - grid.min(0)) / (grid.max(0) - grid.min(0)) * [5, 11]
+    assert face_lost(small + 60, scores, crop, shape) == 'collapsed'
+    assert face_lost(small * 13 / 11 + 60, scores, crop, shape) is None
+    # 34 of 68 points (exactly half) inside the frame is enough, 33 not
+    out = grid.copy()
+    out[:34, 0] += 200.0
+    assert face_lost(out, scores, crop, shape) is None
+    out[34, 0] = -0.5
+    assert face_lost(out, scores, crop, shape) == 'outside'
+
+
+def test_face_detector(face_image):
+    img, points = face_image
+    detector = FaceDetector()
+    boxes = detector.detect(img)
+    assert boxes.shape == (1, 4) and boxes.dtype == np.float32
+    # the detection in the landmark-box convention matches the annotation
+    assert _iou(boxes[0], landmark_box(points)) > 0.75
+    assert detector.detect(np.zeros((120, 160, 3), np.uint8)).shape == (0, 4)
+    assert detector(np.zeros((120, 160), np.uint8)) is None
+
+    # two faces: the larger one, or the one nearest to the last box
+    big = cv2.resize(img, (480, 422), interpolation=cv2.INTER_AREA)
+    little = cv2.resize(img, (320, 281), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((422, 800, 3), np.uint8)
+    canvas[:, :480] = big
+    canvas[:281, 480:] = little
+    boxes = detector.detect(canvas)
+    assert len(boxes) == 2
+    sides = boxes[:, 2] - boxes[:, 0]
+    assert sides[0] > sides[1] and boxes[1, 0] > 480
+    np.testing.assert_array_equal(detector(canvas), boxes[0])
+    np.testing.assert_array_equal(
+        detector(canvas, np.float32([600, 50, 700, 150])), boxes[1])
+    with pytest.raises(FileNotFoundError):
+        FaceDetector('no_such_cascade.xml')
+
+
+def _count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def test_infer_video_tracks(fast_model, face_video, tmp_path):
+    out_video, out_json = tmp_path / 'out.mp4', tmp_path / 'out.json'
+    result = infer_video(
+        fast_model, face_video, out_video, out_json, min_score=None,
+        progress=False)
+    assert json.loads(out_json.read_text()) == json.loads(json.dumps(result))
+    assert (result['width'], result['height']) == FRAME_SIZE
+    assert result['num_frames'] == 6 and result['box_mode'] == 'track'
+    assert result['processing_fps'] > 0
+    assert _count_frames(out_video) == 6
+    frames = result['frames']
+    assert [f['frame'] for f in frames] == [1, 2, 3, 4, 5, 6]
+    for record in frames:
+        assert np.array(record['keypoints']).shape == (68, 2)
+        assert len(record['scores']) == 68 and len(record['bbox']) == 4
+        assert record['detected'] == (record['box_source'] == 'detector')
+    # frame 1: the detector; later: carried from the previous landmarks
+    # unless those were lost, then detected again
+    assert frames[0]['detected']
+    assert frames[1]['box_source'] == 'landmarks'
+    for prev, record in zip(frames, frames[1:]):
+        if prev['lost'] is None:
+            assert record['box_source'] == 'landmarks'
+            np.testing.assert_allclose(
+                record['bbox'], landmark_box(np.array(prev['keypoints'])),
+                atol=0.02)
+        else:
+            assert record['box_source'] == 'detector'
+
+    # the detector box of frame 1 covers the face: the 300W annotation,
+    # halved, has the landmark box [134, 132.5, 355.5, 370.5]
+    assert _iou(np.array(frames[0]['bbox']),
+                np.array([134, 132.5, 355.5, 370.5])) > 0.75
+
+    # the annotated video shows the drawing
+    capture = cv2.VideoCapture(str(face_video))
+    raw = capture.read()[1]
+    capture.release()
+    capture = cv2.VideoCapture(str(out_video))
+    drawn = capture.read()[1]
+    capture.release()
+    assert drawn.shape == raw.shape
+    assert np.abs(drawn.astype(int) - raw).max() > 100
+
+
+def test_infer_video_redetects_when_lost(fast_model, face_video):
+    # every prediction counts as lost: the detector runs on every frame
+    result = infer_video(fast_model, face_video, min_score=np.inf,
+                         max_frames=4, progress=False)
+    frames = result['frames']
+    assert len(frames) == 4
+    assert all(f['detected'] and f['lost'] == 'low_score' for f in frames)
+    # each detection covers the face, which moves by SHIFT per frame
+    # (annotated landmark box at half size: [134, 132.5, 355.5, 370.5])
+    for index, record in enumerate(frames):
+        face = np.array([134, 132.5, 355.5, 370.5]) + np.tile(SHIFT, 2) * index
+        assert _iou(np.array(record['bbox']), face) > 0.75
+
+
+def test_infer_video_without_face(fast_model, tmp_path):
+    path = tmp_path / 'blank.avi'
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'),
+                             5.0, (160, 120))
+    for _ in range(3):
+        writer.write(np.full((120, 160, 3), 90, np.uint8))
+    writer.release()
+    result = infer_video(fast_model, path, min_score=np.inf, progress=False)
+    # no face ever found: the whole frame is the crop box
+    assert [f['box_source'] for f in result['frames']] == ['frame'] * 3
+    assert result['frames'][0]['bbox'] == [0, 0, 160, 120]
+
+
+def test_infer_video_detect_mode_batches(fast_model, face_video, tmp_path):
+    track = infer_video(fast_model, face_video, min_score=None,
+                        max_frames=1, progress=False)
+    detect = infer_video(fast_model, face_video, tmp_path / 'd.mp4',
+                         box_mode='detect', batch_size=4, progress=False)
+    assert _count_frames(tmp_path / 'd.mp4') == 6
+    assert detect['num_frames'] == 6
+    assert all(f['detected'] for f in detect['frames'])
+    # frame 1 has the same box in both modes: same landmarks
+    first, batched = track['frames'][0], detect['frames'][0]
+    assert first['bbox'] == batched['bbox']
+    np.testing.assert_allclose(first['keypoints'], batched['keypoints'],
+                               atol=0.02)
+    with pytest.raises(ValueError, match='box_mode'):
+        infer_video(fast_model, face_video, box_mode='every')
+    with pytest.raises(FileNotFoundError):
+        infer_video(fast_model, tmp_path / 'missing.avi')
+
+
+def test_landmark_drawer_draws(fast_model, face_image):
+    img, points = face_image
+    box = landmark_box(points)
+    sample = predict_frames(fast_model, [img], box[None])[0]
+    drawer = LandmarkDrawer(fast_model.dataset_meta, radius=3)
+    drawn = drawer(img, sample, detected=True)
+    assert drawn.shape == img.shape and drawn.dtype == np.uint8
+    # the landmark nearest to the box centre, away from the drawn box
+    keypoints = sample.pred_instances.keypoints[0]
+    nearest = np.argmin(np.linalg.norm(keypoints - (box[:2] + box[2:]) / 2,
+                                       axis=1))
+    x, y = np.round(keypoints[nearest]).astype(int)
+    # keypoint colour of the 300VW meta: RGB (255, 0, 0), BGR in the frame
+    np.testing.assert_array_equal(drawn[y, x], [0, 0, 255])
+    # a threshold above every score leaves only the box
+    bare = LandmarkDrawer(fast_model.dataset_meta, radius=3, kpt_thr=2.0)(
+        img, sample)
+    np.testing.assert_array_equal(bare[y, x], img[y, x])
+    assert 0 < (bare != img).any(axis=2).sum() < \
+        (drawn != img).any(axis=2).sum()

@@ -1,0 +1,266 @@
+"""TSALEstimator: one training step of both networks on a tiny clip batch."""
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+from mmpose.datasets.transforms import GenerateTarget
+from mmpose.registry import MODELS
+
+import tsal_mmpose  # noqa: F401
+from tsal_mmpose.datasets.transforms import PackClipInputs
+
+SIZE = 64
+CODEC = dict(
+    type='TSALLabel', input_size=(SIZE, SIZE), heatmap_size=(16, 16),
+    sigma=1.0)
+NETWORK = dict(
+    type='TSALNetwork',
+    backbone=dict(
+        type='HRNet',
+        in_channels=3,
+        extra=dict(
+            stage1=dict(
+                num_modules=1,
+                num_branches=1,
+                block='BOTTLENECK',
+                num_blocks=(1, ),
+                num_channels=(8, )),
+            stage2=dict(
+                num_modules=1,
+                num_branches=2,
+                block='BASIC',
+                num_blocks=(1, 1),
+                num_channels=(8, 16)),
+            stage3=dict(
+                num_modules=1,
+                num_branches=3,
+                block='BASIC',
+                num_blocks=(1, 1, 1),
+                num_channels=(8, 16, 32)),
+            stage4=dict(
+                num_modules=1,
+                num_branches=4,
+                block='BASIC',
+                num_blocks=(1, 1, 1, 1),
+                num_channels=(8, 16, 32, 64),
+                multiscale_output=True),
+            upsample=dict(mode='bilinear', align_corners=False))),
+    neck=dict(type='FeatureMapProcessor', concat=True),
+    head=dict(
+        type='TSALHead',
+        in_channels=120,
+        deconv_out_channels=None,
+        conv_out_channels=(32, ),
+        conv_kernel_sizes=(1, ),
+        branch_channels=16,
+        decoder=CODEC),
+    motion_field=dict(
+        type='MotionFieldNeck', base_channels=8, stride=4,
+        num_coarse_levels=1),
+    test_cfg=dict(flip_test=False))
+PREPROCESSOR = dict(
+    type='ClipDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True)
+
+
+def build(**kwargs):
+    cfg = dict(
+        type='TSALEstimator',
+        network=NETWORK,
+        data_preprocessor=PREPROCESSOR,
+        unsup_weight=dict(ramp_up=0, hold=100, total=100, unit='iter'))
+    cfg.update(kwargs)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.fixture(scope='module')
+def face_points(faces_dir):
+    """Real 300W landmarks of one face, scaled into the 64x64 input."""
+    ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
+    kpts = np.array(ann['annotations'][0]['keypoints'],
+                    np.float32).reshape(-1, 3)[:, :2]
+    lo, hi = kpts.min(0), kpts.max(0)
+    return (kpts - lo) / (hi - lo).max() * 36 + 12
+
+
+def clip_batch(face_points, batch=2, clip_len=3, shift=(1, 1)):
+    """Clips whose frames are a texture moving by ``shift`` per frame.
+
+    Frame 0 is labelled (real landmarks, targets encoded by the codec),
+    the other frames are packed as unlabelled; their true landmarks are
+    ``frame 0 + t * shift``.
+    """
+    rng = np.random.default_rng(0)
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        encode = GenerateTarget(encoder=CODEC)
+    pack = PackClipInputs()
+    flip_indices = list(range(68))
+    samples = []
+    for b in range(batch):
+        big = rng.integers(0, 255, (SIZE + 16, SIZE + 16, 3), np.uint8)
+        big = np.repeat(np.repeat(big[::4, ::4], 4, 0), 4, 1)
+        frames = []
+        for t in range(clip_len):
+            dx, dy = t * shift[0], t * shift[1]
+            # a point at (x, y) of frame 0 is at (x + dx, y + dy) in frame t
+            img = big[8 - dy:8 - dy + SIZE, 8 - dx:8 - dx + SIZE].copy()
+            kpts = (face_points + [dx, dy])[None].astype(np.float32)
+            frame = dict(
+                img=img,
+                img_shape=img.shape[:2],
+                ori_shape=img.shape[:2],
+                keypoints=kpts,
+                transformed_keypoints=kpts.copy(),
+                keypoints_visible=np.ones((1, 68), np.float32),
+                bbox=np.array([[0, 0, SIZE, SIZE]], np.float32),
+                bbox_score=np.ones(1, np.float32),
+                input_size=(SIZE, SIZE),
+                input_center=np.array([SIZE / 2, SIZE / 2], np.float32),
+                input_scale=np.array([SIZE, SIZE], np.float32),
+                flip_indices=flip_indices,
+                clip_len=clip_len,
+                frame_index=t,
+                labelled=t == 0,
+                gt_hidden=t != 0,
+                video_id=str(b),
+                frame_id=t + 1)
+            if t == 0:
+                frame = encode(frame)
+            frames.append(frame)
+        samples.append(pack(dict(frames=frames)))
+    return dict(
+        inputs=[s['inputs'] for s in samples],
+        data_samples=[s['data_samples'] for s in samples])
+
+
+def set_iter(it):
+    hub = MessageHub.get_current_instance()
+    hub.update_info('iter', it)
+
+
+def test_structure_and_same_init():
+    model = build()
+    assert set(model.networks) == {'teacher', 'student'}
+    t_state = model.teacher.state_dict()
+    s_state = model.student.state_dict()
+    assert t_state.keys() == s_state.keys()
+    for key in t_state:
+        assert torch.equal(t_state[key], s_state[key]), key
+    assert not hasattr(build(two_networks=False), 'student')
+
+
+def test_loss_terms_are_named_per_network(face_points):
+    model = build()
+    set_iter(50)
+    data = model.data_preprocessor(clip_batch(face_points), training=True)
+    losses = model(**data, mode='loss')
+    for role in ('teacher', 'student'):
+        for term in ('loss_heatmap', 'loss_center', 'loss_offset',
+                     'loss_photometric', 'loss_smooth', 'loss_sic',
+                     'loss_mfds', 'loss_pseudo'):
+            value = losses[f'{role}/{term}']
+            assert torch.isfinite(value), (role, term)
+    assert losses['unsup_weight'].item() == pytest.approx(1.0)
+
+
+def test_unsup_weight_follows_the_iteration(face_points):
+    model = build(
+        unsup_weight=dict(ramp_up=10, hold=20, total=30, unit='iter'))
+    set_iter(5)
+    assert model.current_unsup_weight() == pytest.approx(np.exp(-5 * 0.25))
+    set_iter(15)
+    assert model.current_unsup_weight() == pytest.approx(1.0)
+
+
+def test_pseudo_labels_are_detached(face_points):
+    """The pseudo-heatmap loss trains the heatmaps, not the flow."""
+    model = build()
+    set_iter(50)
+    data = model.data_preprocessor(clip_batch(face_points), training=True)
+    losses = model(**data, mode='loss')
+    model.zero_grad()
+    losses['student/loss_pseudo'].backward()
+    flow_grads = [p.grad for p in model.student.motion_field.parameters()]
+    assert all(g is None or g.abs().sum() == 0 for g in flow_grads)
+    head_grad = model.student.head.heatmap_layer.weight.grad
+    assert head_grad is not None and head_grad.abs().sum() > 0
+    # nothing reaches the teacher from the student's loss
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+def test_mfds_trains_the_motion_field_only(face_points):
+    model = build()
+    set_iter(50)
+    data = model.data_preprocessor(clip_batch(face_points), training=True)
+    losses = model(**data, mode='loss')
+    model.zero_grad()
+    losses['teacher/loss_mfds'].backward()
+    mfe_grad = sum(p.grad.abs().sum()
+                   for p in model.teacher.motion_field.parameters()
+                   if p.grad is not None)
+    assert mfe_grad > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0
+               for p in model.teacher.head.parameters())
+
+
+def test_train_steps_update_both_networks_and_reduce_the_loss(face_points):
+    model = build()
+    wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=2e-3))
+    batch = clip_batch(face_points)
+    before = copy.deepcopy(model.state_dict())
+    totals = []
+    for it in range(20):
+        set_iter(it)
+        log = model.train_step(batch, wrapper)
+        totals.append(float(torch.as_tensor(log['loss']).detach()))
+    after = model.state_dict()
+    for role in ('teacher', 'student'):
+        key = f'{role}.head.heatmap_layer.weight'
+        assert not torch.equal(before[key], after[key]), role
+        key = f'{role}.motion_field.flow_heads.0.weight'
+        if key in after:
+            assert not torch.equal(before[key], after[key]), role
+    assert np.mean(totals[-3:]) < 0.7 * np.mean(totals[:3]), totals
+
+
+def test_predict_uses_the_chosen_network(face_points):
+    model = build()
+    # make the networks differ
+    with torch.no_grad():
+        for p in model.student.head.parameters():
+            p.add_(0.05)
+    model.eval()
+    batch = clip_batch(face_points, batch=1)
+    data = model.data_preprocessor(batch, training=False)
+    out_t = model(**copy.deepcopy(data), mode='predict')
+    assert len(out_t) == 3
+    assert out_t[0].pred_instances.keypoints.shape == (1, 68, 2)
+    model.predict_on = 'student'
+    out_s = model(**copy.deepcopy(data), mode='predict')
+    assert not np.allclose(out_t[0].pred_instances.keypoints,
+                           out_s[0].pred_instances.keypoints)
+
+
+def test_single_network_checkpoint_loads_into_both():
+    model = build()
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        single = MODELS.build(NETWORK)
+    with torch.no_grad():
+        for p in single.parameters():
+            p.uniform_(-1, 1)
+    model.load_state_dict(single.state_dict())
+    for role in ('teacher', 'student'):
+        net = getattr(model, role)
+        for key, value in single.state_dict().items():
+            assert torch.equal(net.state_dict()[key], value), (role, key)

@@ -1,0 +1,60 @@
+"""tools/benchmark/speed.py end to end with tiny settings."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from tsal_mmpose.datasets.synthetic import (GeneratorConfig,
+                                            generate_benchmark)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_tool():
+    path = REPO / 'tools' / 'benchmark' / 'speed.py'
+    spec = importlib.util.spec_from_file_location('speed_benchmark', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_face_template_is_a_68_point_face():
+    tool = load_tool()
+    face = tool.face_template()
+    assert face.shape == (68, 2)
+    # width 1 (the jaw ends), jaw tip (8) below the nose tip (30)
+    np.testing.assert_allclose(face[:, 0].max() - face[:, 0].min(), 1.0,
+                               atol=1e-6)
+    assert face[8, 1] > face[30, 1] > face[27, 1]
+    # the summary is plain min / median / max
+    stats = tool.summarize([3.0, 1.0, 2.0])
+    assert (stats['min'], stats['median'], stats['max']) == (1.0, 2.0, 3.0)
+
+
+def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir):
+    data = tmp_path / 'data'
+    generate_benchmark(
+        data,
+        GeneratorConfig(train_videos=1, test_easy_videos=1,
+                        test_hard_videos=1, frames=12, width=96, height=80),
+        faces_dir=faces_dir, convert=True, progress=False, log=None)
+    out = tmp_path / 'speed.json'
+    tool = load_tool()
+    tool.main([
+        '--warmup', '1', '--repeats', '1', '--batch-sizes', '1',
+        '--clip-len', '2', '--threads', '1', '--memory-steps', '1',
+        '--num-workers', '0', '--loader-batches', '1', '--data-root',
+        str(data) + '/', '--out', str(out)
+    ])
+    results = json.loads(out.read_text())
+    assert set(results['ratios']) == set(tool.RATIO_KEYS)
+    for key in tool.RATIO_KEYS:
+        for stat in ('min', 'median', 'max'):
+            value = results['ratios'][key][stat]
+            assert math.isfinite(value) and value > 0, (key, stat, value)
+    entry = results['per_batch_size']['1']
+    assert entry['inference']['frames'] == 2
+    assert entry['loader']['num_workers'] == 0
+    assert results['settings']['clip_len'] == 2
