@@ -41,6 +41,9 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
     mu=0.6,
+    # L_I and L_D are in (normalised) pixels; weighted like the offsets
+    sic_loss=dict(type='SICLoss', loss_weight=0.1),
+    mfds_loss=dict(type='MFDSLoss', loss_weight=0.1),
     unsup_weight=dict(ramp_up=60, hold=110, total=140, unit='epoch'))
 
 # data: targets encoded with this model's codec, for labelled frames only

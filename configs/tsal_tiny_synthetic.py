@@ -112,6 +112,7 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=1,
     persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         data_root=data_root,
         ann_file='annotations/train.json',

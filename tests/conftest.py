@@ -7,6 +7,19 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def mmpose_default_scope():
+    """Run every test in mmpose's registry scope.
+
+    An mmengine Runner built by one test leaves its own default scope
+    behind; without this, registry look-ups in later tests would depend on
+    the order the tests run in.
+    """
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
 @pytest.fixture(scope='session')
 def faces_dir() -> Path:
     """The real annotated faces (300W, 300VW, AFLW, WFLW samples).

@@ -36,18 +36,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('video', help='input video (any format OpenCV reads)')
-    parser.add_argument(
-        '--out-dir',
-        default='outputs',
-        help='folder of the outputs (default: outputs/)')
+    parser.add_argument('--out-dir',
+                        default='outputs',
+                        help='folder of the outputs (default: outputs/)')
     parser.add_argument(
         '--out-video',
         help='annotated MP4 (default: <out-dir>/<video name>_landmarks.mp4)')
     parser.add_argument(
         '--out-json',
         help='landmarks JSON (default: <out-dir>/<video name>_landmarks.json)')
-    parser.add_argument(
-        '--no-video', action='store_true', help='write the JSON only')
+    parser.add_argument('--no-video',
+                        action='store_true',
+                        help='write the JSON only')
     parser.add_argument(
         '--device',
         default=None,
@@ -60,11 +60,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='track: detector on the first frame and when the face is lost, '
         'else the previous landmarks\' box (sequential); detect: detector '
         'on every frame (frames are batched)')
-    parser.add_argument(
-        '--batch-size',
-        type=int,
-        default=1,
-        help='frames per forward pass in --box-mode detect')
+    parser.add_argument('--batch-size',
+                        type=int,
+                        default=1,
+                        help='frames per forward pass in --box-mode detect')
     parser.add_argument(
         '--min-score',
         type=float,
@@ -82,17 +81,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=0,
         help='also run the detector every N frames (0: only when lost)')
-    parser.add_argument(
-        '--max-frames', type=int, default=None, help='stop after N frames')
-    parser.add_argument(
-        '--radius', type=int, default=None, help='drawn keypoint radius')
+    parser.add_argument('--max-frames',
+                        type=int,
+                        default=None,
+                        help='stop after N frames')
+    parser.add_argument('--radius',
+                        type=int,
+                        default=None,
+                        help='drawn keypoint radius')
     parser.add_argument(
         '--kpt-thr',
         type=float,
         default=None,
         help='do not draw keypoints scoring below this (default: draw all)')
-    parser.add_argument(
-        '--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--no-progress',
+                        action='store_true',
+                        help='no progress bar')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -114,11 +118,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     out_json = args.out_json or osp.join(args.out_dir,
                                          f'{stem}_landmarks.json')
     device = args.device or _default_device()
-    model = init_tsal_model(
-        args.config,
-        args.checkpoint,
-        device=device,
-        cfg_options=args.cfg_options)
+    model = init_tsal_model(args.config,
+                            args.checkpoint,
+                            device=device,
+                            cfg_options=args.cfg_options)
     result = infer_video(
         model,
         args.video,

@@ -11,8 +11,10 @@ from tsal_mmpose.apis import (FaceDetector, LandmarkDrawer, face_lost,
                               image_inference_config, infer_video,
                               init_tsal_model, landmark_box, predict_frames)
 
-from .video_fixtures import (FRAME_SIZE, NO_FLIP, SHIFT, TINY_CONFIG,
-                             save_random_checkpoint, write_face_video)
+from tests.test_apis.video_fixtures import (FRAME_SIZE, NO_FLIP, SHIFT,
+                                            TINY_CONFIG,
+                                            save_random_checkpoint,
+                                            write_face_video)
 
 PLAIN_PIPELINE = [
     dict(type='LoadImage'),
@@ -54,8 +56,8 @@ def face_image(faces_dir):
 
 
 def _iou(a, b):
-    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0,
-                    None).prod()
+    inter = np.clip(
+        np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
     area = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod()
     return inter / (area - inter)
 
@@ -70,9 +72,8 @@ def test_image_inference_config():
     assert clip_pipeline[-1]['type'] == 'PackClipInputs'
     assert out.model == cfg.model
     # from a path, with overrides; the 256x256 paper config
-    out = image_inference_config(
-        TINY_CONFIG.parent / 'tsal_hrnet_300vw.py',
-        cfg_options={'model.predict_on': 'student'})
+    out = image_inference_config(TINY_CONFIG.parent / 'tsal_hrnet_300vw.py',
+                                 cfg_options={'model.predict_on': 'student'})
     assert out.model.predict_on == 'student'
     assert out.test_dataloader.dataset.pipeline[2] == dict(
         type='TopdownAffine', input_size=(256, 256))
@@ -80,9 +81,8 @@ def test_image_inference_config():
     cfg.test_dataloader.dataset.pipeline = cfg.train_pipeline
     steps = image_inference_config(cfg).test_dataloader.dataset.pipeline
     assert [s['type'] for s in steps] == [
-        'LoadImage', 'GetBBoxCenterScale', 'RandomFlip',
-        'RandomBBoxTransform', 'TopdownAffine', 'PhotometricDistortion',
-        'PackPoseInputs'
+        'LoadImage', 'GetBBoxCenterScale', 'RandomFlip', 'RandomBBoxTransform',
+        'TopdownAffine', 'PhotometricDistortion', 'PackPoseInputs'
     ]
     # a plain top-down pipeline is kept as it is
     cfg.test_dataloader.dataset.pipeline = PLAIN_PIPELINE
@@ -117,18 +117,25 @@ def test_mmpose_api_compat(checkpoint, face_image):
         assert np.isfinite(pred.keypoints).all()
         # the crop: the box squared and padded 1.25x (input 96x96)
         np.testing.assert_allclose(sample.metainfo['input_center'],
-                                   (box[:2] + box[2:]) / 2, rtol=1e-6)
+                                   (box[:2] + box[2:]) / 2,
+                                   rtol=1e-6)
         side = (box[2:] - box[:2]).max() * 1.25
         np.testing.assert_allclose(sample.metainfo['input_scale'],
-                                   [side, side], rtol=1e-6)
+                                   [side, side],
+                                   rtol=1e-6)
         assert sample.metainfo['input_size'] == (96, 96)
 
-    visualizer = PoseLocalVisualizer(
-        name='tsal_api_compat', backend='matplotlib', radius=4)
+    visualizer = PoseLocalVisualizer(name='tsal_api_compat',
+                                     backend='matplotlib',
+                                     radius=4)
     visualizer.set_dataset_meta(model.dataset_meta)
     rgb = np.ascontiguousarray(img[..., ::-1])
-    drawn = visualizer.add_datasample(
-        'face', rgb, results[0], draw_gt=False, draw_bbox=True, kpt_thr=-1)
+    drawn = visualizer.add_datasample('face',
+                                      rgb,
+                                      results[0],
+                                      draw_gt=False,
+                                      draw_bbox=True,
+                                      kpt_thr=-1)
     assert drawn.shape == rgb.shape
     changed = (drawn != rgb).any(axis=2)
     assert changed.any()
@@ -170,8 +177,9 @@ def test_landmark_box():
 def test_face_lost():
     shape = (100, 200, 3)  # H = 100, W = 200
     crop = np.array([50.0, 20.0, 90.0, 80.0])  # longer side 60
-    grid = np.stack(np.meshgrid(np.linspace(55, 85, 4),
-                                np.linspace(30, 70, 17)), -1).reshape(-1, 2)
+    grid = np.stack(
+        np.meshgrid(np.linspace(55, 85, 4), np.linspace(30, 70, 17)),
+        -1).reshape(-1, 2)
     scores = np.full(68, 0.5)
     assert face_lost(grid, scores, crop, shape) is None
     assert face_lost(grid, np.full(68, 0.19), crop, shape) == 'low_score'
@@ -180,10 +188,22 @@ def test_face_lost():
     bad = grid.copy()
     bad[3, 1] = np.nan
     assert face_lost(bad, scores, crop, shape) == 'invalid'
-    # landmark box longer side 11 < 0.2 * 60 = 12
-    small = (grid - grid.min(0)) / (grid.max(0) - grid.min(0)) * [5, 11]
-    assert face_lost(small + 60, scores, crop, shape) == 'collapsed'
-    assert face_lost(small * 13 / 11 + 60, scores, crop, shape) is None
+    # unit box [0, 1] x [0, 1] of the landmarks, scaled and moved below
+    unit = (grid - grid.min(0)) / (grid.max(0) - grid.min(0))
+    # crop longer side 100: the relative limit 0.2 * 100 = 20 applies
+    big_crop = np.array([10.0, 0.0, 90.0, 100.0])
+    assert face_lost(unit * [5, 19] + 40, scores, big_crop,
+                     shape) == 'collapsed'
+    assert face_lost(unit * [5, 21] + 40, scores, big_crop, shape) is None
+    # crop longer side 40 (0.2 * 40 = 8): the absolute 16 pixels apply
+    small_crop = np.array([40.0, 30.0, 70.0, 70.0])
+    assert face_lost(unit * [9, 15] + 40, scores, small_crop,
+                     shape) == 'collapsed'
+    assert face_lost(unit * [9, 15] + 40,
+                     scores,
+                     small_crop,
+                     shape,
+                     min_face_size=15) is None
     # 34 of 68 points (exactly half) inside the frame is enough, 33 not
     out = grid.copy()
     out[:34, 0] += 200.0
@@ -230,9 +250,12 @@ def _count_frames(path):
 
 def test_infer_video_tracks(fast_model, face_video, tmp_path):
     out_video, out_json = tmp_path / 'out.mp4', tmp_path / 'out.json'
-    result = infer_video(
-        fast_model, face_video, out_video, out_json, min_score=None,
-        progress=False)
+    result = infer_video(fast_model,
+                         face_video,
+                         out_video,
+                         out_json,
+                         min_score=None,
+                         progress=False)
     assert json.loads(out_json.read_text()) == json.loads(json.dumps(result))
     assert (result['width'], result['height']) == FRAME_SIZE
     assert result['num_frames'] == 6 and result['box_mode'] == 'track'
@@ -251,9 +274,10 @@ def test_infer_video_tracks(fast_model, face_video, tmp_path):
     for prev, record in zip(frames, frames[1:]):
         if prev['lost'] is None:
             assert record['box_source'] == 'landmarks'
-            np.testing.assert_allclose(
-                record['bbox'], landmark_box(np.array(prev['keypoints'])),
-                atol=0.02)
+            np.testing.assert_allclose(record['bbox'],
+                                       landmark_box(np.array(
+                                           prev['keypoints'])),
+                                       atol=0.02)
         else:
             assert record['box_source'] == 'detector'
 
@@ -275,8 +299,11 @@ def test_infer_video_tracks(fast_model, face_video, tmp_path):
 
 def test_infer_video_redetects_when_lost(fast_model, face_video):
     # every prediction counts as lost: the detector runs on every frame
-    result = infer_video(fast_model, face_video, min_score=np.inf,
-                         max_frames=4, progress=False)
+    result = infer_video(fast_model,
+                         face_video,
+                         min_score=np.inf,
+                         max_frames=4,
+                         progress=False)
     frames = result['frames']
     assert len(frames) == 4
     assert all(f['detected'] and f['lost'] == 'low_score' for f in frames)
@@ -289,8 +316,8 @@ def test_infer_video_redetects_when_lost(fast_model, face_video):
 
 def test_infer_video_without_face(fast_model, tmp_path):
     path = tmp_path / 'blank.avi'
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'),
-                             5.0, (160, 120))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 5.0,
+                             (160, 120))
     for _ in range(3):
         writer.write(np.full((120, 160, 3), 90, np.uint8))
     writer.release()
@@ -301,17 +328,27 @@ def test_infer_video_without_face(fast_model, tmp_path):
 
 
 def test_infer_video_detect_mode_batches(fast_model, face_video, tmp_path):
-    track = infer_video(fast_model, face_video, min_score=None,
-                        max_frames=1, progress=False)
-    detect = infer_video(fast_model, face_video, tmp_path / 'd.mp4',
-                         box_mode='detect', batch_size=4, progress=False)
-    assert _count_frames(tmp_path / 'd.mp4') == 6
-    assert detect['num_frames'] == 6
+    track = infer_video(fast_model,
+                        face_video,
+                        min_score=None,
+                        max_frames=1,
+                        progress=False)
+    # batches of 3 and 1 frames
+    detect = infer_video(fast_model,
+                         face_video,
+                         tmp_path / 'd.mp4',
+                         box_mode='detect',
+                         batch_size=3,
+                         max_frames=4,
+                         progress=False)
+    assert _count_frames(tmp_path / 'd.mp4') == 4
+    assert detect['num_frames'] == 4
     assert all(f['detected'] for f in detect['frames'])
     # frame 1 has the same box in both modes: same landmarks
     first, batched = track['frames'][0], detect['frames'][0]
     assert first['bbox'] == batched['bbox']
-    np.testing.assert_allclose(first['keypoints'], batched['keypoints'],
+    np.testing.assert_allclose(first['keypoints'],
+                               batched['keypoints'],
                                atol=0.02)
     with pytest.raises(ValueError, match='box_mode'):
         infer_video(fast_model, face_video, box_mode='every')
@@ -328,14 +365,14 @@ def test_landmark_drawer_draws(fast_model, face_image):
     assert drawn.shape == img.shape and drawn.dtype == np.uint8
     # the landmark nearest to the box centre, away from the drawn box
     keypoints = sample.pred_instances.keypoints[0]
-    nearest = np.argmin(np.linalg.norm(keypoints - (box[:2] + box[2:]) / 2,
-                                       axis=1))
+    nearest = np.argmin(
+        np.linalg.norm(keypoints - (box[:2] + box[2:]) / 2, axis=1))
     x, y = np.round(keypoints[nearest]).astype(int)
     # keypoint colour of the 300VW meta: RGB (255, 0, 0), BGR in the frame
     np.testing.assert_array_equal(drawn[y, x], [0, 0, 255])
     # a threshold above every score leaves only the box
-    bare = LandmarkDrawer(fast_model.dataset_meta, radius=3, kpt_thr=2.0)(
-        img, sample)
+    bare = LandmarkDrawer(fast_model.dataset_meta, radius=3,
+                          kpt_thr=2.0)(img, sample)
     np.testing.assert_array_equal(bare[y, x], img[y, x])
     assert 0 < (bare != img).any(axis=2).sum() < \
         (drawn != img).any(axis=2).sum()

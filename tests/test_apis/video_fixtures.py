@@ -30,14 +30,16 @@ def write_face_video(faces_dir: Path, path: Path, num_frames: int = 6) -> Path:
     """
     image = cv2.imread(str(faces_dir / '300w' / 'indoor_029.png'))
     image = cv2.resize(image, FRAME_SIZE, interpolation=cv2.INTER_AREA)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'),
-                             10.0, FRAME_SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 10.0,
+                             FRAME_SIZE)
     assert writer.isOpened()
     for index in range(num_frames):
-        shift = np.float32([[1, 0, SHIFT[0] * index],
-                            [0, 1, SHIFT[1] * index]])
+        shift = np.float32([[1, 0, SHIFT[0] * index], [0, 1,
+                                                       SHIFT[1] * index]])
         writer.write(
-            cv2.warpAffine(image, shift, FRAME_SIZE,
+            cv2.warpAffine(image,
+                           shift,
+                           FRAME_SIZE,
                            borderMode=cv2.BORDER_REPLICATE))
     writer.release()
     return path
@@ -54,10 +56,11 @@ def save_random_checkpoint(path: Path, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = init_tsal_model(TINY_CONFIG, None, device='cpu')
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    torch.save({
-        'state_dict': state,
-        'meta': {
-            'dataset_meta': model.dataset_meta
-        }
-    }, path)
+    torch.save(
+        {
+            'state_dict': state,
+            'meta': {
+                'dataset_meta': model.dataset_meta
+            }
+        }, path)
     return state

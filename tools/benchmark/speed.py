@@ -71,7 +71,8 @@ import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import torch
@@ -85,7 +86,8 @@ __all__ = [
     'plain_model_config', 'face_template', 'synthetic_frames', 'clip_batch',
     'frame_batch', 'BenchOptimWrapper', 'FusedForward', 'load_weights',
     'make_fast_network', 'measure_loader', 'measure_memory', 'profile_call',
-    'summarize', 'interleaved_timings', 'format_tables'
+    'summarize', 'interleaved_timings', 'format_tables',
+    'bf16_safe_to_numpy', 'flop_analysis'
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,10 +155,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         choices=('train', 'inference', 'loader', 'memory'),
                         help='sections to leave out')
     parser.add_argument('--profile', action='store_true',
-                        help='also profile one training step and one '
-                        'inference of each model (torch.profiler)')
+                        help='also profile training steps and inference of '
+                        'each model (torch.profiler, labelled by module) '
+                        'and count their FLOPs')
     parser.add_argument('--profile-rows', type=int, default=15,
                         help='operators listed per profile')
+    parser.add_argument('--profile-calls', type=int, default=3,
+                        help='profiled calls per profile (averaged)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None, help='JSON output file')
     return parser.parse_args(argv)
@@ -229,6 +234,46 @@ def _autocast(device: torch.device, dtype: Optional[torch.dtype]):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def bf16_safe_to_numpy() -> Iterator[int]:
+    """Let mmpose's ``to_numpy`` take bfloat16 tensors while active.
+
+    numpy has no bfloat16, and the training losses of mmpose's heads
+    (``HeatmapHead`` and ``TSALHead`` alike) hand the autocast heatmaps to
+    ``to_numpy`` for their accuracy log; the patched function converts
+    bfloat16 tensors to float32 first. Every loaded module holding
+    mmpose's function under that name is patched, and restored on exit.
+
+    Yields:
+        int: The number of patched modules.
+    """
+    from mmpose.utils import tensor_utils
+    original = tensor_utils.to_numpy
+
+    def widen(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16:
+            return x.float()
+        return x
+
+    @functools.wraps(original)
+    def safe(x: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(x, (list, tuple)):
+            x = type(x)(widen(t) for t in x)
+        return original(widen(x), *args, **kwargs)
+
+    modules = [
+        m for m in list(sys.modules.values())
+        if getattr(m, '__dict__', {}).get('to_numpy') is original
+    ]
+    for module in modules:
+        module.to_numpy = safe
+    try:
+        yield len(modules)
+    finally:
+        for module in modules:
+            module.to_numpy = original
 
 
 # ----------------------------------------------------------------------
@@ -716,7 +761,8 @@ def _keypoints(samples: list) -> np.ndarray:
 # ----------------------------------------------------------------------
 def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
                         repeats: int, iters: int = 1
-                        ) -> Dict[str, List[float]]:
+                        ) -> Tuple[Dict[str, List[float]],
+                                   Dict[str, List[float]]]:
     """Time callables in turn (A B A B ...), seconds per call.
 
     Args:
@@ -726,19 +772,23 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
         iters (int): Calls per timed measurement (their mean is recorded).
 
     Returns:
-        dict: Name -> ``repeats`` seconds per call.
+        tuple: Two dicts name -> ``repeats`` seconds per call: wall-clock
+        time and CPU time of this process (all its threads; on a shared
+        machine the latter does not count time spent descheduled).
     """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    times: Dict[str, List[float]] = {name: [] for name in fns}
+    wall: Dict[str, List[float]] = {name: [] for name in fns}
+    cpu: Dict[str, List[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(iters):
                 fn()
-            times[name].append((time.perf_counter() - start) / iters)
-    return times
+            cpu[name].append((time.process_time() - start_cpu) / iters)
+            wall[name].append((time.perf_counter() - start) / iters)
+    return wall, cpu
 
 
 def _endless(loader: Any) -> Iterator[Any]:
@@ -921,30 +971,21 @@ def measure_memory(cfg: Config, kind: str, phase: str,
 # ----------------------------------------------------------------------
 @contextlib.contextmanager
 def _labelled(model: torch.nn.Module) -> Iterator[List[str]]:
-    """Label module forwards and TSAL's training-time functions in the
-    profiler (hooks and wrappers removed on exit)."""
+    """Label module forwards, head/motion-field losses and TSAL's
+    training-time functions as profiler ranges (undone on exit).
+
+    Methods are wrapped rather than hooked, so that direct ``.forward()``
+    calls (``TSALEstimator`` calls ``head.forward``) are labelled too.
+    """
     from tsal_mmpose.models.pose_estimators import tsal_estimator
-    handles, labels, patched = [], [], []
-    stack: List[Any] = []
-
-    def pre(name, *_):
-        rf = torch.profiler.record_function(name)
-        rf.__enter__()
-        stack.append(rf)
-
-    def post(*_):
-        if stack:
-            stack.pop().__exit__(None, None, None)
-
-    def label(module: torch.nn.Module, name: str) -> None:
-        handles.append(
-            module.register_forward_pre_hook(functools.partial(pre, name)))
-        handles.append(module.register_forward_hook(post))
-        labels.append(name)
+    labels: List[str] = []
+    patched: List[tuple] = []
 
     def wrap(owner: Any, attr: str, name: str, static: bool = False) -> None:
-        original = owner.__dict__.get(attr) if isinstance(owner, type) \
-            else getattr(owner, attr)
+        if isinstance(owner, type):
+            original = owner.__dict__[attr]
+        else:
+            original = getattr(owner, attr)
         target = original.__func__ if static else original
 
         @functools.wraps(target)
@@ -956,28 +997,25 @@ def _labelled(model: torch.nn.Module) -> Iterator[List[str]]:
         patched.append((owner, attr, original))
         labels.append(name)
 
-    label(model.data_preprocessor, 'data_preprocessor')
+    wrap(model.data_preprocessor, 'forward', 'data_preprocessor')
     nets = getattr(model, 'networks', None) or {'plain': model}
     for role, net in nets.items():
         for child in ('backbone', 'neck', 'head', 'motion_field'):
             module = getattr(net, child, None)
             if isinstance(module, torch.nn.Module):
-                label(module, f'{role}.{child}')
+                wrap(module, 'forward', f'{role}.{child}')
         for name, module in net.named_modules():
             if name and 'loss' in name.rsplit('.', 1)[-1]:
-                label(module, f'{role}.{name}')
-        if hasattr(net.head, 'loss_by_outputs'):
-            wrap(net.head, 'loss_by_outputs', f'{role}.head.loss_by_outputs')
-        elif hasattr(net.head, 'loss'):
-            wrap(net.head, 'loss', f'{role}.head.loss')
+                wrap(module, 'forward', f'{role}.{name}')
+        for method in ('loss_by_outputs', 'loss', 'decode'):
+            if hasattr(net.head, method):
+                wrap(net.head, method, f'{role}.head.{method}')
         if getattr(net, 'motion_field', None) is not None:
             wrap(net.motion_field, 'loss', f'{role}.motion_field.loss')
-        if hasattr(net.head, 'decode'):
-            wrap(net.head, 'decode', f'{role}.head.decode')
     for name in ('sic_loss', 'mfds_loss', 'pseudo_loss'):
         module = getattr(model, name, None)
         if isinstance(module, torch.nn.Module):
-            label(module, f'tsal.{name}')
+            wrap(module, 'forward', f'tsal.{name}')
     if hasattr(model, 'networks'):
         for fn in ('decode_heatmap_torch', 'decode_clor_torch',
                    'track_points', 'face_box_width'):
@@ -987,23 +1025,29 @@ def _labelled(model: torch.nn.Module) -> Iterator[List[str]]:
     try:
         yield labels
     finally:
-        for handle in handles:
-            handle.remove()
         for owner, attr, original in reversed(patched):
-            if isinstance(owner, type) or owner.__class__.__name__ == \
-                    'module':
+            if isinstance(owner, (type, type(tsal_estimator))):
                 setattr(owner, attr, original)
             else:
-                delattr(owner, attr)  # the instance attribute shadowed it
+                delattr(owner, attr)  # drop the shadowing instance attribute
 
 
 def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
-                 device: torch.device, rows: int) -> Dict[str, Any]:
-    """Profile one call of ``fn`` with labelled modules and functions.
+                 device: torch.device, rows: int,
+                 calls: int = 3) -> Dict[str, Any]:
+    """Profile ``calls`` calls of ``fn`` with labelled modules and functions.
+
+    Args:
+        model (nn.Module): The model that ``fn`` runs (to label).
+        fn (Callable): A training step or a prediction.
+        device (torch.device): Adds CUDA activity on GPUs.
+        rows (int): Operators listed in ``table``.
+        calls (int): Profiled calls (averaged).
 
     Returns:
-        dict: ``total_ms``, ``labels`` (label -> inclusive ms, calls) and
-        ``table`` (the top operators by self time, as text).
+        dict: ``ms_per_call`` (wall, profiler on), ``labels`` (label ->
+        inclusive ms per call and calls per call) and ``table`` (the top
+        operators by self time, totals over all calls, as text).
     """
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU]
@@ -1013,7 +1057,8 @@ def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
     with _labelled(model) as labels:
         start = time.perf_counter()
         with profile(activities=activities) as prof:
-            fn()
+            for _ in range(calls):
+                fn()
         total = time.perf_counter() - start
     averages = prof.key_averages()
     wanted = set(labels) | {
@@ -1024,11 +1069,89 @@ def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
     for event in averages:
         if event.key in wanted:
             by_label[event.key] = dict(
-                ms=event.cpu_time_total / 1e3, calls=event.count)
+                ms=event.cpu_time_total / 1e3 / calls,
+                calls=event.count / calls)
     sort_by = 'self_cuda_time_total' if device.type == 'cuda' \
         else 'self_cpu_time_total'
-    table = averages.table(sort_by=sort_by, row_limit=rows)
-    return dict(total_ms=total * 1e3, labels=by_label, table=table)
+    return dict(
+        ms_per_call=total * 1e3 / calls,
+        calls=calls,
+        labels=by_label,
+        table=averages.table(sort_by=sort_by, row_limit=rows))
+
+
+def _flop_counts(fn: Callable[[], Any], no_grad: bool) -> Dict[str, float]:
+    """FLOPs (convolutions, matmuls) of one call of ``fn`` per module path
+    (root class name stripped; ``''`` is the whole call)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False, depth=8)
+    grad = torch.no_grad() if no_grad else contextlib.nullcontext()
+    with grad, counter:
+        fn()
+    flops: Dict[str, float] = {}
+    for name, ops in counter.get_flop_counts().items():
+        if name == 'Global':
+            flops[''] = float(sum(ops.values()))
+        elif '.' in name:
+            flops[name.split('.', 1)[1]] = float(sum(ops.values()))
+    return flops
+
+
+def _module_rows(flops: Dict[str, float]) -> Dict[str, float]:
+    """The parts worth comparing: backbone, neck, each head branch and the
+    motion field, of every network."""
+    rows = {}
+    for name, value in flops.items():
+        parts = name.split('.')
+        if parts[0] in ('teacher', 'student'):
+            parts = parts[1:]
+        if (len(parts) == 1 and parts[0] in ('backbone', 'neck',
+                                             'motion_field')) or \
+                (len(parts) == 2 and parts[0] == 'head'):
+            rows[name] = value
+    return rows
+
+
+def flop_analysis(models: Dict[str, torch.nn.Module],
+                  steps: Dict[str, Callable[[], Any]],
+                  batches: Dict[str, dict],
+                  device: torch.device) -> Dict[str, Any]:
+    """Machine-independent cost: FLOPs of a training step and of inference.
+
+    Training-step totals include the backward pass; the per-module split is
+    taken from a forward pass of the loss under ``no_grad`` (module
+    attribution of backward FLOPs is unreliable).
+
+    Returns:
+        dict: per model ``train_step_gflops``, ``loss_forward_gflops`` (by
+        module), ``inference_gflops``; ``ratios`` of TSAL over plain.
+    """
+    out: Dict[str, Any] = {}
+    for kind, model in models.items():
+
+        def loss_forward(model=model, kind=kind):
+            model.train()
+            data = model.data_preprocessor(batches[kind], True)
+            model(**data, mode='loss')
+
+        step = _flop_counts(steps[kind], no_grad=False)
+        fwd = _flop_counts(loss_forward, no_grad=True)
+        infer = _flop_counts(make_predict(model, batches[kind], device),
+                             no_grad=True)
+        out[kind] = dict(
+            train_step_gflops=step.get('', 0.0) / 1e9,
+            loss_forward_gflops=fwd.get('', 0.0) / 1e9,
+            loss_forward_by_module_gflops={
+                k: v / 1e9
+                for k, v in _module_rows(fwd).items()
+            },
+            inference_gflops=infer.get('', 0.0) / 1e9)
+    out['ratios'] = {
+        key: out['tsal'][key] / out['plain'][key]
+        for key in ('train_step_gflops', 'loss_forward_gflops',
+                    'inference_gflops') if out['plain'][key] > 0
+    }
+    return out
 
 
 # ----------------------------------------------------------------------
@@ -1042,6 +1165,14 @@ def _fmt_stats(stats: Dict[str, Any], scale: float = 1.0,
 
 def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Run every section; return all numbers (see :func:`main`)."""
+    load_config(args.config)  # registers the components for the patch
+    with contextlib.ExitStack() as stack:
+        if args.amp != 'none':
+            stack.enter_context(bf16_safe_to_numpy())
+        return _run_benchmark(args)
+
+
+def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -1138,12 +1269,15 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                     models['plain'], batches['plain'],
                     build_optim_wrapper(cfg, models['plain'], device,
                                         amp_dtype), device, None, hold_iter))
-            times = interleaved_timings(steps, args.warmup, args.repeats,
-                                        args.iters)
+            times, cpu = interleaved_timings(steps, args.warmup,
+                                             args.repeats, args.iters)
             entry['train'] = dict(
                 tsal_s=summarize(times['tsal']),
                 plain_s=summarize(times['plain']),
                 ratio=_ratios(times['tsal'], times['plain']),
+                tsal_cpu_s=summarize(cpu['tsal']),
+                plain_cpu_s=summarize(cpu['plain']),
+                cpu_ratio=_ratios(cpu['tsal'], cpu['plain']),
                 tsal_clips_per_s=summarize([b / t for t in times['tsal']]),
                 plain_clips_per_s=summarize(
                     [b / t for t in times['plain']]),
@@ -1152,7 +1286,10 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             if args.profile and b == batch_sizes[0]:
                 for k in ('tsal', 'plain'):
                     profiles[f'train_{k}'] = profile_call(
-                        models[k], steps[k], device, args.profile_rows)
+                        models[k], steps[k], device, args.profile_rows,
+                        args.profile_calls)
+                results['flops'] = flop_analysis(models, steps, batches,
+                                                 device)
             del steps
         if 'inference' not in args.skip:
             for k, m in models.items():
@@ -1172,13 +1309,14 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                 for k in ('plain', 'tsal'):
                     fns[f'{k}_fast'] = make_predict(models[k], batches[k],
                                                     device, fast_nets[k])
-            times = interleaved_timings(fns, args.warmup, args.repeats,
-                                        args.iters)
+            times, cpu = interleaved_timings(fns, args.warmup, args.repeats,
+                                             args.iters)
             infer = dict(
                 frames=frames,
                 tsal_s=summarize(times['tsal']),
                 plain_s=summarize(times['plain']),
                 ratio=_ratios(times['tsal'], times['plain']),
+                cpu_ratio=_ratios(cpu['tsal'], cpu['plain']),
                 faces_per_s={
                     k: summarize([frames / t for t in v])
                     for k, v in times.items()
@@ -1186,10 +1324,17 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             if fast_wanted:
                 reference = {k: _keypoints(fns[k]()) for k in ('plain',
                                                                'tsal')}
-                infer['fast_max_abs_diff_px'] = {
-                    k: float(np.abs(_keypoints(fns[f'{k}_fast']()) -
-                                    reference[k]).max())
+                diffs = {
+                    k: np.abs(_keypoints(fns[f'{k}_fast']()) - reference[k])
                     for k in ('plain', 'tsal')
+                }
+                infer['fast_max_abs_diff_px'] = {
+                    k: float(d.max())
+                    for k, d in diffs.items()
+                }
+                infer['fast_median_abs_diff_px'] = {
+                    k: float(np.median(d))
+                    for k, d in diffs.items()
                 }
                 infer['fast_ratio'] = _ratios(times['tsal_fast'],
                                               times['plain_fast'])
@@ -1199,7 +1344,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             if args.profile and b == batch_sizes[0]:
                 for k in ('tsal', 'plain'):
                     profiles[f'infer_{k}'] = profile_call(
-                        models[k], fns[k], device, args.profile_rows)
+                        models[k], fns[k], device, args.profile_rows,
+                        args.profile_calls)
             del fns
 
     if 'loader' not in args.skip:
@@ -1259,6 +1405,11 @@ def format_tables(results: Dict[str, Any]) -> str:
                 f"{_fmt_stats(t['plain_s'], 1e3)} | "
                 f"{_fmt_stats(t['ratio'])} |")
             lines.append(
+                f"| {b} | {frames} | train step CPU time (ms) | "
+                f"{_fmt_stats(t['tsal_cpu_s'], 1e3)} | "
+                f"{_fmt_stats(t['plain_cpu_s'], 1e3)} | "
+                f"{_fmt_stats(t['cpu_ratio'])} |")
+            lines.append(
                 f"| {b} | {frames} | training clips/s | "
                 f"{_fmt_stats(t['tsal_clips_per_s'])} | "
                 f"{_fmt_stats(t['plain_clips_per_s'])} | |")
@@ -1294,30 +1445,57 @@ def format_tables(results: Dict[str, Any]) -> str:
             continue
         for k, name in (('plain', 'stock mmpose'), ('tsal', 'TSAL teacher')):
             for path in ('', '_fast'):
-                diff = i['fast_max_abs_diff_px'][k] if path else 0.0
+                diff = (f"{i['fast_max_abs_diff_px'][k]:.3g} / "
+                        f"{i['fast_median_abs_diff_px'][k]:.3g}"
+                        if path else '0')
                 fast_rows.append(
                     f"| {b} | {i['frames']} | {name} | "
                     f"{'fast' if path else 'eager fp32'} | "
                     f"{_fmt_stats(i['faces_per_s'][k + path])} | "
-                    f"{diff:.3g} |")
+                    f"{diff} |")
     if fast_rows:
         lines += [
-            '', '| B (clips) | faces | model | path | faces/s | '
-            'max abs diff vs eager fp32 (px) |', '|---|---|---|---|---|---|'
+            '', f"Inference paths ({s['weights']}; with random weights the "
+            'heatmaps are nearly flat and the differences are not '
+            'meaningful)', '',
+            '| B (clips) | faces | model | path | faces/s | '
+            '|diff| vs eager fp32, max / median (px) |',
+            '|---|---|---|---|---|---|'
         ] + fast_rows
-    lines += ['', '| headline ratio | min | median | max |', '|---|---|---|---|']
+    lines += [
+        '', '| headline ratio | min | median | max |', '|---|---|---|---|'
+    ]
     for key, stats in results['ratios'].items():
         lines.append(f"| {key} | {stats['min']:.3g} | {stats['median']:.3g}"
                      f" | {stats['max']:.3g} |")
+    flops = results.get('flops')
+    if flops:
+        lines += [
+            '', '| GFLOPs (conv + matmul) | TSAL | plain | ratio |',
+            '|---|---|---|---|'
+        ]
+        for key, label in (('train_step_gflops', 'training step (fwd+bwd)'),
+                           ('loss_forward_gflops', 'loss forward'),
+                           ('inference_gflops', 'inference')):
+            lines.append(f"| {label} | {flops['tsal'][key]:.3f} | "
+                         f"{flops['plain'][key]:.3f} | "
+                         f"{flops['ratios'].get(key, math.nan):.3g} |")
+        lines += ['', '| loss-forward GFLOPs by module | model | GFLOPs |',
+                  '|---|---|---|']
+        for kind in ('tsal', 'plain'):
+            for name, value in flops[kind][
+                    'loss_forward_by_module_gflops'].items():
+                lines.append(f'| {name} | {kind} | {value:.3f} |')
     for name, prof in results.get('profile', {}).items():
         lines += [
-            '', f'Profile {name}: {prof["total_ms"]:.1f} ms (one call, '
-            'profiler on)', '', '| label | ms (inclusive) | calls |',
+            '', f"Profile {name}: {prof['ms_per_call']:.1f} ms per call "
+            f"(mean of {prof['calls']}, profiler on)", '',
+            '| label | ms per call (inclusive) | calls per call |',
             '|---|---|---|'
         ]
         for label, v in sorted(prof['labels'].items(),
                                key=lambda kv: -kv[1]['ms']):
-            lines.append(f"| {label} | {v['ms']:.1f} | {v['calls']} |")
+            lines.append(f"| {label} | {v['ms']:.1f} | {v['calls']:g} |")
         lines += ['', '```', prof['table'], '```']
     return '\n'.join(lines)
 

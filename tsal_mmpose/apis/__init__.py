@@ -10,6 +10,6 @@ from .video_inference import (BOX_SOURCES, FaceDetector, LandmarkDrawer,
 
 __all__ = [
     'BOX_SOURCES', 'FaceDetector', 'LandmarkDrawer', 'face_lost',
-    'image_inference_config', 'infer_video', 'init_tsal_model',
-    'landmark_box', 'predict_frames'
+    'image_inference_config', 'infer_video', 'init_tsal_model', 'landmark_box',
+    'predict_frames'
 ]

@@ -19,8 +19,12 @@ images the same model is used through mmpose's own inference API:
   and OpenCV's bundled Haar face detector supplies the box on the first
   frame and whenever the face is lost (see :func:`face_lost`).
 
-All keypoints are in original frame pixels, ``[N, 2]`` with x first, and
-boxes are ``[x1, y1, x2, y2]``.
+The landmarks are the predicting network's test-time output (the teacher,
+"Ours" in the paper): ``p = gamma * p_M + (1 - gamma) * p_C``, the heatmap
+maxima fused with the centre-offset (CLOR) landmarks, ``gamma = 0.8``; the
+keypoint scores are the landmark heatmap maxima. All keypoints are in
+original frame pixels, ``[N, 2]`` with x first, and boxes are
+``[x1, y1, x2, y2]``.
 """
 import copy
 import functools
@@ -29,6 +33,7 @@ import os
 import os.path as osp
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
@@ -43,8 +48,9 @@ __all__ = [
 ]
 
 #: Where the crop box of a frame came from: the face detector, the previous
-#: frame's landmarks, the previous crop box (the face was lost and the
-#: detector found nothing), or the whole frame (nothing known yet).
+#: frame's landmarks, an earlier box (the detector was needed but found
+#: nothing: the lost frame's crop box when tracking, the last detection in
+#: ``'detect'`` mode), or the whole frame (no face found yet).
 BOX_SOURCES = ('detector', 'landmarks', 'previous', 'frame')
 
 # The Haar detector's square box starts higher (forehead) and is slightly
@@ -158,8 +164,6 @@ def init_tsal_model(config: Union[PathLike, Any],
         torch.nn.Module: The model in eval mode, with ``cfg`` and
         ``dataset_meta`` set.
     """
-    import warnings
-
     from mmengine.model.utils import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
@@ -223,7 +227,8 @@ def predict_frames(model: Any, frames: Sequence[np.ndarray],
     pipeline = Compose(model.cfg.test_dataloader.dataset.pipeline)
     data = []
     for frame, box in zip(frames, boxes):
-        info = dict(img=frame, bbox=box[None],
+        info = dict(img=frame,
+                    bbox=box[None],
                     bbox_score=np.ones(1, dtype=np.float32))
         info.update(model.dataset_meta or {})
         data.append(pipeline(info))
@@ -253,6 +258,7 @@ def face_lost(keypoints: np.ndarray,
               frame_shape: Tuple[int, ...],
               min_score: Optional[float] = 0.2,
               min_size_ratio: float = 0.2,
+              min_face_size: float = 16.0,
               min_inside: float = 0.5) -> Optional[str]:
     """Whether a frame's landmarks can no longer carry the face box.
 
@@ -264,7 +270,8 @@ def face_lost(keypoints: np.ndarray,
       (the decoder's heatmap maxima, so the model sees no face);
     * ``'collapsed'``: the landmark box's longer side is below
       ``min_size_ratio`` times the crop box's longer side (all points
-      gathered in a corner of the crop: no face structure left);
+      gathered in a corner of the crop: no face structure left) or below
+      ``min_face_size`` pixels (a box shrinking frame after frame);
     * ``'outside'``: less than ``min_inside`` of the landmarks lie inside
       the frame (the face left the picture).
 
@@ -274,7 +281,8 @@ def face_lost(keypoints: np.ndarray,
         crop_box: [4] the box the landmarks were predicted in.
         frame_shape: ``(H, W, ...)`` of the frame.
         min_score: Score threshold; ``None`` disables the score test.
-        min_size_ratio: Collapse threshold.
+        min_size_ratio: Collapse threshold relative to the crop.
+        min_face_size: Collapse threshold in pixels.
         min_inside: Fraction of landmarks that must lie in the frame.
 
     Returns:
@@ -287,9 +295,10 @@ def face_lost(keypoints: np.ndarray,
     if min_score is not None and scores.mean() < min_score:
         return 'low_score'
     box = landmark_box(points)
-    crop_size = float(np.max(np.asarray(crop_box[2:]) -
-                             np.asarray(crop_box[:2])))
-    if float(np.max(box[2:] - box[:2])) < min_size_ratio * crop_size:
+    crop_size = float(
+        np.max(np.asarray(crop_box[2:]) - np.asarray(crop_box[:2])))
+    if float(np.max(box[2:] - box[:2])) < max(min_size_ratio * crop_size,
+                                              min_face_size):
         return 'collapsed'
     height, width = frame_shape[:2]
     inside = ((points[:, 0] >= 0) & (points[:, 0] <= width - 1) &
@@ -359,15 +368,15 @@ class FaceDetector:
         cx = x + w / 2
         cy = y + h / 2 + _HAAR_CENTER_SHIFT * h
         half_w, half_h = w * _HAAR_SIZE_RATIO / 2, h * _HAAR_SIZE_RATIO / 2
-        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w,
-                          cy + half_h], axis=1)
+        boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h],
+                         axis=1)
         order = np.argsort(-(w * h), kind='stable')
         return boxes[order].astype(np.float32)
 
-    def __call__(self,
-                 frame: np.ndarray,
-                 previous: Optional[np.ndarray] = None
-                 ) -> Optional[np.ndarray]:
+    def __call__(
+            self,
+            frame: np.ndarray,
+            previous: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
         """The face to follow: nearest to ``previous``, else the largest.
 
         Args:
@@ -442,7 +451,9 @@ class LandmarkDrawer:
         self.radius = radius
         self.kpt_thr = -np.inf if kpt_thr is None else float(kpt_thr)
 
-    def __call__(self, frame: np.ndarray, data_sample: Any,
+    def __call__(self,
+                 frame: np.ndarray,
+                 data_sample: Any,
                  detected: bool = False) -> np.ndarray:
         """Draw one prediction.
 
@@ -458,13 +469,12 @@ class LandmarkDrawer:
         vis.radius = self.radius or max(1, round(min(frame.shape[:2]) / 160))
         vis.line_width = max(1, vis.radius // 2)
         vis.bbox_color = (0, 255, 0) if detected else (255, 255, 0)
-        drawn = vis.add_datasample(
-            'frame',
-            np.ascontiguousarray(frame[..., ::-1]),
-            data_sample,
-            draw_gt=False,
-            draw_bbox=True,
-            kpt_thr=self.kpt_thr)
+        drawn = vis.add_datasample('frame',
+                                   np.ascontiguousarray(frame[..., ::-1]),
+                                   data_sample,
+                                   draw_gt=False,
+                                   draw_bbox=True,
+                                   kpt_thr=self.kpt_thr)
         return np.ascontiguousarray(drawn[..., ::-1])
 
 
@@ -483,15 +493,14 @@ def _frame_record(index: int, sample: Any, box: np.ndarray, source: str,
     pred = sample.pred_instances
     keypoints = np.asarray(pred.keypoints, dtype=np.float64)[0]
     scores = np.asarray(pred.keypoint_scores, dtype=np.float64)[0]
-    return dict(
-        frame=index,
-        bbox=[round(float(v), 2) for v in box],
-        keypoints=[[round(float(x), 2), round(float(y), 2)]
-                   for x, y in keypoints],
-        scores=[round(float(s), 4) for s in scores],
-        detected=source == 'detector',
-        box_source=source,
-        lost=lost)
+    return dict(frame=index,
+                bbox=[round(float(v), 2) for v in box],
+                keypoints=[[round(float(x), 2),
+                            round(float(y), 2)] for x, y in keypoints],
+                scores=[round(float(s), 4) for s in scores],
+                detected=source == 'detector',
+                box_source=source,
+                lost=lost)
 
 
 def infer_video(model: Any,
@@ -566,6 +575,9 @@ def infer_video(model: Any,
                          f'{box_mode!r}')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if batch_size > 1 and box_mode == 'track':
+        warnings.warn("batch_size > 1 has no effect with box_mode='track': "
+                      'each box depends on the previous frame')
     video = str(video)
     if not osp.isfile(video):
         raise FileNotFoundError(f'no video file {video}')
@@ -584,9 +596,9 @@ def infer_video(model: Any,
     writer = None
     if out_video is not None:
         os.makedirs(osp.dirname(osp.abspath(str(out_video))), exist_ok=True)
-        writer = cv2.VideoWriter(
-            str(out_video), cv2.VideoWriter_fourcc(*'mp4v'),
-            fps if fps > 0 else 25.0, (width, height))
+        writer = cv2.VideoWriter(str(out_video),
+                                 cv2.VideoWriter_fourcc(*'mp4v'),
+                                 fps if fps > 0 else 25.0, (width, height))
         if not writer.isOpened():
             capture.release()
             raise ValueError(f'cannot write the video {out_video}')
@@ -609,8 +621,11 @@ def infer_video(model: Any,
     def lost_reason(frame: np.ndarray, sample: Any,
                     box: np.ndarray) -> Optional[str]:
         pred = sample.pred_instances
-        return face_lost(pred.keypoints[0], pred.keypoint_scores[0], box,
-                         frame.shape, min_score=min_score)
+        return face_lost(pred.keypoints[0],
+                         pred.keypoint_scores[0],
+                         box,
+                         frame.shape,
+                         min_score=min_score)
 
     frames = _read_frames(capture)
     start = time.perf_counter()
@@ -625,8 +640,8 @@ def infer_video(model: Any,
                 if max_frames is not None and index >= max_frames:
                     break
                 source = carried
-                if need_detection or (redetect_interval > 0 and
-                                      since_detection >= redetect_interval):
+                due = 0 < redetect_interval <= since_detection
+                if need_detection or due:
                     found = detector(frame,
                                      None if carried == 'frame' else box)
                     if found is not None:
@@ -671,15 +686,15 @@ def infer_video(model: Any,
             writer.release()
         if bar is not None:
             sys.stderr.write('\n')
-    result = dict(
-        video=video,
-        width=width,
-        height=height,
-        fps=fps,
-        box_mode=box_mode,
-        num_frames=len(records),
-        processing_fps=len(records) / elapsed if elapsed > 0 else 0.0,
-        frames=records)
+    result = dict(video=video,
+                  width=width,
+                  height=height,
+                  fps=fps,
+                  box_mode=box_mode,
+                  num_frames=len(records),
+                  processing_fps=len(records) /
+                  elapsed if elapsed > 0 else 0.0,
+                  frames=records)
     if out_json is not None:
         os.makedirs(osp.dirname(osp.abspath(str(out_json))), exist_ok=True)
         with open(out_json, 'w') as f:
@@ -694,6 +709,6 @@ def _flush(model: Any, chunk: List[Tuple[np.ndarray, np.ndarray, str]],
         return
     frames = [frame for frame, _, _ in chunk]
     boxes = np.stack([box for _, box, _ in chunk])
-    for (frame, box, source), sample in zip(
-            chunk, predict_frames(model, frames, boxes)):
+    for (frame, box,
+         source), sample in zip(chunk, predict_frames(model, frames, boxes)):
         emit(frame, sample, box, source, lost_reason(frame, sample, box))

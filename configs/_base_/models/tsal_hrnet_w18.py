@@ -55,6 +55,10 @@ network = dict(
         deconv_out_channels=None,
         conv_out_channels=(270, ),
         conv_kernel_sizes=(1, ),
+        # the offsets are in heatmap pixels (L1 about 10 at the start):
+        # down-weighted so that they do not swamp the heatmap MSE (~1e-3)
+        offset_loss=dict(
+            type='L1Loss', use_target_weight=True, loss_weight=0.1),
         decoder=tsal_codec),
     motion_field=dict(type='MotionFieldNeck', stride=4),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))

@@ -515,6 +515,7 @@ def convert_300vw_raw(raw_root: PathLike,
         from tqdm import tqdm
         bar = tqdm(total=sum(totals.values()), unit='frame',
                    desc='300VW videos', dynamic_ncols=True)
+
     def collect(iterator) -> None:
         for result in iterator:
             results[result['video']] = result

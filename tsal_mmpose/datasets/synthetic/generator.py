@@ -376,6 +376,7 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
                    desc='synthetic 300VW', dynamic_ncols=True)
     results = {}
     start = time.perf_counter()
+
     def collect(iterator) -> None:
         for result in iterator:
             results[result['video_id']] = result

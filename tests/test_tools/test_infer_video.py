@@ -1,0 +1,103 @@
+"""tools/infer_video.py on a short real-face video with a random model."""
+import importlib.util
+import json
+
+import cv2
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.test_apis.video_fixtures import (FRAME_SIZE, save_random_checkpoint,
+                                            write_face_video)
+
+CONFIG = REPO_ROOT / 'configs' / 'tsal_tiny_synthetic.py'
+NO_FLIP = ['--cfg-options', 'model.network.test_cfg.flip_test=False']
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location(
+        'infer_video_tool', REPO_ROOT / 'tools' / 'infer_video.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory, faces_dir):
+    root = tmp_path_factory.mktemp('infer_video')
+    checkpoint = root / 'random.pth'
+    save_random_checkpoint(checkpoint)
+    video = write_face_video(faces_dir, root / 'face.avi')
+    return checkpoint, video
+
+
+def _count_frames(path):
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened()
+    count = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        assert frame.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+        count += 1
+    capture.release()
+    return count
+
+
+def test_defaults(tool):
+    args = tool.parse_args(['c.py', 'k.pth', 'v.avi'])
+    assert args.box_mode == 'track' and args.batch_size == 1
+    assert args.min_score == 0.2 and args.box_padding == 1.0
+    assert args.device is None and args.out_dir == 'outputs'
+
+
+def test_track_video(tool, inputs, tmp_path, capsys):
+    checkpoint, video = inputs
+    result = tool.main([
+        str(CONFIG),
+        str(checkpoint),
+        str(video), '--out-dir',
+        str(tmp_path), '--device', 'cpu', '--min-score', '-1', '--no-progress',
+        *NO_FLIP
+    ])
+    out_video = tmp_path / 'face_landmarks.mp4'
+    out_json = tmp_path / 'face_landmarks.json'
+    assert _count_frames(out_video) == 6
+    data = json.loads(out_json.read_text())
+    assert data['video'] == str(video) and data['num_frames'] == 6
+    assert [f['frame'] for f in data['frames']] == list(range(1, 7))
+    for record in data['frames']:
+        assert len(record['keypoints']) == 68
+        assert all(len(point) == 2 for point in record['keypoints'])
+        assert len(record['scores']) == 68
+    # the detector starts, the landmarks carry the box to frame 2
+    assert data['frames'][0]['detected'] is True
+    assert data['frames'][1]['detected'] is False
+    assert data['frames'][1]['box_source'] == 'landmarks'
+    assert result['frames'] == data['frames']
+    printed = capsys.readouterr().out
+    assert '6 frames (' in printed and 'frames/s on cpu' in printed
+
+
+def test_detect_mode_json_only(tool, inputs, tmp_path):
+    checkpoint, video = inputs
+    out_json = tmp_path / 'sub' / 'marks.json'
+    tool.main([
+        str(CONFIG),
+        str(checkpoint),
+        str(video), '--out-dir',
+        str(tmp_path), '--out-json',
+        str(out_json), '--no-video', '--box-mode', 'detect', '--batch-size',
+        '2', '--max-frames', '3', '--device', 'cpu', '--no-progress', *NO_FLIP
+    ])
+    data = json.loads(out_json.read_text())
+    assert data['box_mode'] == 'detect' and data['num_frames'] == 3
+    assert all(f['detected'] for f in data['frames'])
+    assert not list(tmp_path.glob('*.mp4'))
+
+
+def test_missing_checkpoint(tool, inputs, tmp_path):
+    _, video = inputs
+    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+        tool.main([str(CONFIG), str(tmp_path / 'none.pth'), str(video)])
