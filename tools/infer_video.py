@@ -139,6 +139,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     detected = sum(r['detected'] for r in result['frames'])
     print(f'{result["num_frames"]} frames ({detected} with a detector box) '
           f'at {result["processing_fps"]:.2f} frames/s on {device}')
+    low = sum(r['lost'] == 'low_score' for r in result['frames'])
+    if result['frames'] and low == len(result['frames']):
+        print(f'every frame scored below --min-score {args.min_score}: the '
+              'face detector ran on all of them; a model whose heatmap '
+              'maxima are lower needs a lower --min-score')
     if out_video is not None:
         print(f'annotated video: {out_video}')
     print(f'landmarks: {out_json}')
