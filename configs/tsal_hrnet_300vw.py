@@ -4,23 +4,11 @@
 # mu = 0.6 (Eq. 5), gamma = 0.8 (test-time fusion), w(t) ramps up over
 # epochs 1-60, holds to 110 and ramps down to 140.
 _base_ = [
-    'mmpose::_base_/default_runtime.py',
     './_base_/datasets/face_300vw_clip.py',
     './_base_/models/tsal_hrnet_w18.py',
+    './_base_/schedules/tsal_adam_140e.py',
 ]
 
-# runtime
-train_cfg = dict(by_epoch=True, max_epochs=140, val_interval=10)
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1.25e-4))
-param_scheduler = [
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=140,
-        milestones=[90, 120],
-        gamma=0.1,
-        by_epoch=True)
-]
 auto_scale_lr = dict(base_batch_size=8)
 default_hooks = dict(
     checkpoint=dict(

@@ -68,9 +68,13 @@ network = dict(
         _base_.network.head,
         in_channels=240,
         conv_out_channels=(64, ),
-        branch_channels=32,
+        branch_channels=0,
         decoder=dict(_base_.codec, **codec)),
-    motion_field=dict(type='MotionFieldNeck', base_channels=16, stride=4))
+    motion_field=dict(
+        type='MotionFieldNeck',
+        base_channels=8,
+        stride=4,
+        max_displacement=3))
 model = dict(
     network=network,
     unsup_weight=dict(

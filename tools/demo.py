@@ -184,8 +184,8 @@ def annotate(work: Path, ckpt: Path, args) -> None:
         (args.data_root / 'annotations' / 'categories.json').read_text())
     hard = sorted(v for v, c in manifest.items() if c == 'hard')
     video = args.data_root / 'raw' / hard[0] / 'vid.avi'
-    run([sys.executable, ROOT / 'tools' / 'infer_video.py', video,
-         work / 'tsal' / 'config.py', ckpt, '--out-video', out,
+    run([sys.executable, ROOT / 'tools' / 'infer_video.py',
+         work / 'tsal' / 'config.py', ckpt, video, '--out-video', out,
          '--out-json', work / 'annotated.json', '--device', 'cpu'],
         f'annotate test video {hard[0]}')
 

@@ -54,6 +54,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='torch device, e.g. cuda:0 or cpu (default: cuda:0 if '
         'available, else cpu)')
     parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: torch\'s); 1 avoids thread '
+        'oversubscription on a busy CPU')
+    parser.add_argument(
         '--box-mode',
         choices=['track', 'detect'],
         default='track',
@@ -118,6 +124,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     out_json = args.out_json or osp.join(args.out_dir,
                                          f'{stem}_landmarks.json')
     device = args.device or _default_device()
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(args.threads)
     model = init_tsal_model(args.config,
                             args.checkpoint,
                             device=device,

@@ -4,13 +4,25 @@ import json
 
 import cv2
 import pytest
+import torch
 
 from tests.conftest import REPO_ROOT
 from tests.test_apis.video_fixtures import (FRAME_SIZE, save_random_checkpoint,
                                             write_face_video)
 
 CONFIG = REPO_ROOT / 'configs' / 'tsal_tiny_synthetic.py'
-NO_FLIP = ['--cfg-options', 'model.network.test_cfg.flip_test=False']
+# one thread: a busy CPU slows multi-threaded small convolutions down a lot
+FAST = [
+    '--threads', '1', '--cfg-options', 'model.network.test_cfg.flip_test=False'
+]
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """``--threads`` sets torch's global thread count: restore it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
@@ -59,7 +71,7 @@ def test_track_video(tool, inputs, tmp_path, capsys):
         str(checkpoint),
         str(video), '--out-dir',
         str(tmp_path), '--device', 'cpu', '--min-score', '-1', '--no-progress',
-        *NO_FLIP
+        *FAST
     ])
     out_video = tmp_path / 'face_landmarks.mp4'
     out_json = tmp_path / 'face_landmarks.json'
@@ -78,6 +90,7 @@ def test_track_video(tool, inputs, tmp_path, capsys):
     assert result['frames'] == data['frames']
     printed = capsys.readouterr().out
     assert '6 frames (' in printed and 'frames/s on cpu' in printed
+    assert torch.get_num_threads() == 1
 
 
 def test_detect_mode_json_only(tool, inputs, tmp_path):
@@ -89,7 +102,7 @@ def test_detect_mode_json_only(tool, inputs, tmp_path):
         str(video), '--out-dir',
         str(tmp_path), '--out-json',
         str(out_json), '--no-video', '--box-mode', 'detect', '--batch-size',
-        '2', '--max-frames', '3', '--device', 'cpu', '--no-progress', *NO_FLIP
+        '2', '--max-frames', '3', '--device', 'cpu', '--no-progress', *FAST
     ])
     data = json.loads(out_json.read_text())
     assert data['box_mode'] == 'detect' and data['num_frames'] == 3

@@ -37,13 +37,20 @@ mode ``reduce-overhead`` uses CUDA graphs) against the eager float32 path
 ``--channels-last`` also apply to both training steps.
 
 Every ratio is given as min / median / max over ``--repeats`` paired
-measurements after ``--warmup`` untimed ones. The results are printed as
+measurements after ``--warmup`` untimed ones; on CPUs the CPU time of the
+training steps is reported beside the wall time (it does not count time
+spent descheduled on a shared machine, where ``--threads 1`` also avoids
+the collapse of multi-threaded kernels under oversubscription). With
+``--profile``, torch.profiler runs are labelled per module and per TSAL
+function, and the FLOPs of both models are counted per module (a
+machine-independent account of the ratios). The results are printed as
 markdown tables and written as JSON (``--out``).
 
 Examples::
 
     # CPU, the tiny config (synthetic data generated on the fly)
-    python tools/benchmark/speed.py --repeats 5 --out speed_cpu.json
+    python tools/benchmark/speed.py --threads 1 --repeats 5 \\
+        --out speed_cpu.json
     # GPU, HRNetV2-W18 at 256x256, a batch-size sweep and the fast path
     python tools/benchmark/speed.py --config configs/tsal_hrnet_300vw.py \\
         --device cuda --batch-sizes 1 4 8 16 --amp bf16 --channels-last \\
@@ -1173,6 +1180,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
+    """The sections of :func:`run_benchmark`, in order: peak memory (forks
+    first), training steps, inference, data pipeline."""
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -1459,7 +1468,7 @@ def format_tables(results: Dict[str, Any]) -> str:
             'heatmaps are nearly flat and the differences are not '
             'meaningful)', '',
             '| B (clips) | faces | model | path | faces/s | '
-            '|diff| vs eager fp32, max / median (px) |',
+            'abs diff vs eager fp32, max / median (px) |',
             '|---|---|---|---|---|---|'
         ] + fast_rows
     lines += [

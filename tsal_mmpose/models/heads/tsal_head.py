@@ -283,8 +283,8 @@ class TSALHead(BaseHead):
         }
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
-                output=to_numpy(pred_hm),
-                target=to_numpy(gt_hm),
+                output=to_numpy(pred_hm.float()),
+                target=to_numpy(gt_hm.float()),
                 mask=to_numpy(kpt_w) > 0)
             losses['acc_pose'] = torch.tensor(avg_acc, device=device)
         return losses
