@@ -11,8 +11,10 @@ setup:
 demo: setup
 	$(PY) tools/demo.py
 
+# One torch thread per process: the suite runs training subprocesses side by
+# side, and OpenMP threads competing for 2 cores slow each other 10x or more.
 test: setup
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests
 
 clean-venv:
 	rm -rf .venv

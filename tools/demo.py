@@ -97,15 +97,21 @@ def write_config(path: Path, data_root: Path, iters: int,
     cfg.dump(str(path))
 
 
+def config_path(work: Path, name: str) -> Path:
+    """The generated config of a model (outside its work dir, where the
+    Runner writes its own copy)."""
+    return work / 'configs' / f'{name}.py'
+
+
 def train(name: str, work: Path, args: argparse.Namespace,
           variant: Path | None) -> Path:
     model_dir = work / name
     ckpt = model_dir / f'iter_{args.iters}.pth'
+    config = config_path(work, name)
+    write_config(config, args.data_root, args.iters, variant)
     if ckpt.is_file():
         log(f'{name}: {ckpt} exists, training skipped')
         return ckpt
-    config = model_dir / 'config.py'
-    write_config(config, args.data_root, args.iters, variant)
     resume = ['--resume'] if (model_dir / 'last_checkpoint').is_file() else []
     run([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir',
          model_dir, *resume], f'train {name} ({args.iters} iterations)')
@@ -116,7 +122,7 @@ def evaluate(name: str, work: Path, ckpt: Path, predict_on: str | None):
     out = work / name / 'metrics.json'
     if not out.is_file():
         cmd = [sys.executable, ROOT / 'tools' / 'test.py',
-               work / ckpt.parent.name / 'config.py', ckpt, '--work-dir',
+               config_path(work, ckpt.parent.name), ckpt, '--work-dir',
                work / name, '--out', out]
         if predict_on:
             cmd += ['--predict-on', predict_on]
@@ -185,7 +191,7 @@ def annotate(work: Path, ckpt: Path, args) -> None:
     hard = sorted(v for v, c in manifest.items() if c == 'hard')
     video = args.data_root / 'raw' / hard[0] / 'vid.avi'
     run([sys.executable, ROOT / 'tools' / 'infer_video.py',
-         work / 'tsal' / 'config.py', ckpt, video, '--out-video', out,
+         config_path(work, 'tsal'), ckpt, video, '--out-video', out,
          '--out-json', work / 'annotated.json', '--device', 'cpu'],
         f'annotate test video {hard[0]}')
 

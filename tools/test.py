@@ -10,6 +10,7 @@ Example::
     python tools/test.py configs/tsal_hrnet_300vw.py work_dirs/x/iter_100.pth
 """
 import argparse
+import inspect
 import json
 import os
 import os.path as osp
@@ -17,6 +18,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from mmpose.registry import MODELS
 
 from tsal_mmpose.utils import (allow_mmengine_checkpoints,
                                prepare_cpu_distributed)
@@ -81,7 +83,9 @@ def main() -> None:
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.predict_on is not None:
-        if 'predict_on' not in cfg.model:
+        model_cls = MODELS.get(cfg.model.type)
+        if model_cls is None or 'predict_on' not in inspect.signature(
+                model_cls).parameters:
             raise ValueError(f'--predict-on: model {cfg.model.type} has no '
                              'teacher/student choice')
         cfg.model.predict_on = args.predict_on
@@ -90,7 +94,7 @@ def main() -> None:
         for metric in metrics if isinstance(metrics, list) else [metrics]:
             # curves and per-image errors go to <work_dir>/test/
             if metric is not None and metric.get('type') == \
-                    'FaceLandmarkMetric' and not metric.get('outfile_prefix'):
+                    'FaceLandmarkMetric':
                 metric.outfile_prefix = osp.join(cfg.work_dir, 'test', '')
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
