@@ -11,6 +11,7 @@ from mmpose.utils.typing import (ConfigType, OptConfigType, OptMultiConfig,
                                  SampleList)
 from torch import Tensor
 
+from ..losses.pseudo_heatmap_loss import student_pseudo_targets
 from ..losses.sic_loss import face_box_width
 from ..losses.unsup_weight import unsup_weight
 from ..utils.flow_ops import track_points
@@ -273,8 +274,8 @@ class TSALEstimator(BasePoseEstimator):
                 if role == 'teacher':
                     targets = tracks  # Eq. 4
                 else:
-                    targets = self.mu * tracks + \
-                        (1.0 - self.mu) * p_c[:, 1:].detach()  # Eq. 5
+                    targets = student_pseudo_targets(
+                        tracks, p_c[:, 1:], self.mu)  # Eq. 5
                 pred = heatmaps.view(batch, clip_len, num_kpts, hm_h,
                                      hm_w)[:, 1:]
                 losses['loss_pseudo'] = w * self.pseudo_loss(
