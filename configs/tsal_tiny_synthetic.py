@@ -32,8 +32,7 @@ log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 
 codec = dict(input_size=input_size, heatmap_size=(24, 24), sigma=1.0)
-network = dict(
-    _base_.network,
+model = dict(
     backbone=dict(
         type='HRNet',
         in_channels=3,
@@ -65,7 +64,7 @@ network = dict(
                 multiscale_output=True),
             upsample=dict(mode='bilinear', align_corners=False))),
     head=dict(
-        _base_.network.head,
+        _base_.model.head,
         in_channels=240,
         conv_out_channels=(64, ),
         branch_channels=0,
@@ -74,9 +73,7 @@ network = dict(
         type='MotionFieldNeck',
         base_channels=8,
         stride=4,
-        max_displacement=3))
-model = dict(
-    network=network,
+        max_displacement=3),
     unsup_weight=dict(
         ramp_up=max_iters * 60 // 140,
         hold=max_iters * 110 // 140,

@@ -114,7 +114,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the tool; returns the result of :func:`infer_video`."""
     args = parse_args(argv)
-    from tsal_mmpose.apis import infer_video, init_tsal_model
+    from mmpose.apis import init_model
+
+    from tsal_mmpose.apis import infer_video
+    from tsal_mmpose.utils import allow_mmengine_checkpoints
 
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'no checkpoint {args.checkpoint}')
@@ -127,10 +130,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.threads is not None:
         import torch
         torch.set_num_threads(args.threads)
-    model = init_tsal_model(args.config,
-                            args.checkpoint,
-                            device=device,
-                            cfg_options=args.cfg_options)
+    allow_mmengine_checkpoints()
+    model = init_model(args.config,
+                       args.checkpoint,
+                       device=device,
+                       cfg_options=args.cfg_options)
     result = infer_video(
         model,
         args.video,

@@ -3,8 +3,8 @@
 
 Usage::
 
-    python3 tools/setup_env.py            # create or refresh .venv (idempotent)
-    python3 tools/setup_env.py --check    # exit 0 if .venv is up to date, else 1
+    python3 tools/setup_env.py          # create or refresh .venv (idempotent)
+    python3 tools/setup_env.py --check  # exit 0 if .venv is up to date, else 1
 
 The pins live in ``pyproject.toml`` (``[project].dependencies`` and
 ``[tool.tsal_mmpose.setup]``); this script only decides *how* each one is
@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -227,8 +226,8 @@ def main() -> None:
     if not (VENV / 'bin' / 'python').exists():
         run([sys.executable, '-m', 'venv', str(VENV)], f'create {VENV}')
     run(pip('install', *setup['build-tools']), 'install build tools')
-    run(pip('install', pinned('torch'), pinned('torchvision'), pinned('numpy')),
-        'install torch + torchvision')
+    run(pip('install', pinned('torch'), pinned('torchvision'),
+            pinned('numpy')), 'install torch + torchvision')
     rest = [pinned(n) for n in pins if n not in special]
     run(pip('install', *rest), 'install pinned packages')
     run(pip('install', '--no-deps', '--no-build-isolation', '--no-binary',

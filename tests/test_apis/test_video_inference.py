@@ -7,9 +7,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmengine.dataset import Compose
+from mmengine.registry import DefaultScope
+from mmpose.apis import init_model
+
 from tsal_mmpose.apis import (FaceDetector, LandmarkDrawer, face_lost,
-                              image_inference_config, infer_video,
-                              init_tsal_model, landmark_box, predict_frames)
+                              infer_video, landmark_box, predict_frames)
+from tsal_mmpose.utils import allow_mmengine_checkpoints
 
 from tests.test_apis.video_fixtures import (FRAME_SIZE, NO_FLIP, SHIFT,
                                             TINY_CONFIG,
@@ -39,7 +43,8 @@ def face_video(tmp_path_factory, faces_dir):
 
 @pytest.fixture(scope='module')
 def fast_model(checkpoint):
-    return init_tsal_model(TINY_CONFIG, checkpoint[0], 'cpu', NO_FLIP)
+    allow_mmengine_checkpoints()
+    return init_model(str(TINY_CONFIG), str(checkpoint[0]), 'cpu', NO_FLIP)
 
 
 @pytest.fixture(scope='module')
@@ -62,42 +67,35 @@ def _iou(a, b):
     return inter / (area - inter)
 
 
-def test_image_inference_config():
+def test_clip_test_pipeline_serves_single_images(face_image):
+    """inference_topdown runs the config's clip pipeline on one image: the
+    result equals mmpose's plain top-down pipeline."""
     cfg = Config.fromfile(str(TINY_CONFIG))
-    clip_pipeline = cfg.test_dataloader.dataset.pipeline
-    out = image_inference_config(cfg)
-    assert out.test_dataloader.dataset.pipeline == PLAIN_PIPELINE
-    # the input config is left alone, the model config is unchanged
-    assert cfg.test_dataloader.dataset.pipeline == clip_pipeline
-    assert clip_pipeline[-1]['type'] == 'PackClipInputs'
-    assert out.model == cfg.model
-    # from a path, with overrides; the 256x256 paper config
-    out = image_inference_config(TINY_CONFIG.parent / 'tsal_hrnet_300vw.py',
-                                 cfg_options={'model.predict_on': 'student'})
-    assert out.model.predict_on == 'student'
-    assert out.test_dataloader.dataset.pipeline[2] == dict(
-        type='TopdownAffine', input_size=(256, 256))
-    # training pipelines: targets of labelled frames are dropped
-    cfg.test_dataloader.dataset.pipeline = cfg.train_pipeline
-    steps = image_inference_config(cfg).test_dataloader.dataset.pipeline
-    assert [s['type'] for s in steps] == [
-        'LoadImage', 'GetBBoxCenterScale', 'RandomFlip', 'RandomBBoxTransform',
-        'TopdownAffine', 'PhotometricDistortion', 'PackPoseInputs'
-    ]
-    # a plain top-down pipeline is kept as it is
-    cfg.test_dataloader.dataset.pipeline = PLAIN_PIPELINE
-    assert image_inference_config(cfg).test_dataloader.dataset.pipeline == \
-        PLAIN_PIPELINE
+    assert cfg.test_dataloader.dataset.pipeline[-1]['type'] == \
+        'PackClipInputs'
+    img, points = face_image
+    info = dict(img=img, bbox=landmark_box(points)[None],
+                bbox_score=np.ones(1, np.float32))
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        clip = Compose(cfg.test_dataloader.dataset.pipeline)(dict(info))
+        plain = Compose(PLAIN_PIPELINE)(dict(info))
+    assert clip['inputs'].shape == (3, 96, 96)
+    assert torch.equal(clip['inputs'], plain['inputs'])
+    for key in ('input_center', 'input_scale', 'input_size', 'ori_shape'):
+        np.testing.assert_array_equal(clip['data_samples'].metainfo[key],
+                                      plain['data_samples'].metainfo[key])
 
 
 def test_mmpose_api_compat(checkpoint, face_image):
-    """init + mmpose's inference_topdown + mmpose's PoseLocalVisualizer."""
+    """mmpose's init_model + inference_topdown + PoseLocalVisualizer."""
     from mmpose.apis import inference_topdown
     from mmpose.visualization import PoseLocalVisualizer
 
     path, state = checkpoint
     torch.manual_seed(123)  # the weights must come from the checkpoint
-    model = init_tsal_model(str(TINY_CONFIG), path, device='cpu')
+    allow_mmengine_checkpoints()
+    model = init_model(str(TINY_CONFIG), str(path), device='cpu')
+    assert type(model).__name__ == 'TSALEstimator'
     assert not model.training
     assert model.dataset_meta['num_keypoints'] == 68
     loaded = model.state_dict()

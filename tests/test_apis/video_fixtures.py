@@ -15,7 +15,7 @@ __all__ = [
 
 TINY_CONFIG = REPO_ROOT / 'configs' / 'tsal_tiny_synthetic.py'
 # one forward pass per frame keeps the video tests fast
-NO_FLIP = {'model.network.test_cfg.flip_test': False}
+NO_FLIP = {'model.test_cfg.flip_test': False}
 #: (width, height) of the test video: the 300W image at half size.
 FRAME_SIZE = (480, 422)
 #: Translation (dx, dy) in pixels per frame.
@@ -51,10 +51,10 @@ def save_random_checkpoint(path: Path, seed: int = 0) -> dict:
     Returns:
         dict: the saved state dict.
     """
-    from tsal_mmpose.apis import init_tsal_model
+    from mmpose.apis import init_model
 
     torch.manual_seed(seed)
-    model = init_tsal_model(TINY_CONFIG, None, device='cpu')
+    model = init_model(str(TINY_CONFIG), None, device='cpu')
     state = {k: v.clone() for k, v in model.state_dict().items()}
     torch.save(
         {

@@ -13,7 +13,7 @@ from tests.test_apis.video_fixtures import (FRAME_SIZE, save_random_checkpoint,
 CONFIG = REPO_ROOT / 'configs' / 'tsal_tiny_synthetic.py'
 # one thread: a busy CPU slows multi-threaded small convolutions down a lot
 FAST = [
-    '--threads', '1', '--cfg-options', 'model.network.test_cfg.flip_test=False'
+    '--threads', '1', '--cfg-options', 'model.test_cfg.flip_test=False'
 ]
 
 

@@ -5,11 +5,10 @@ Importing this package loads only OpenCV and numpy besides
 when a function needs them.
 """
 from .video_inference import (BOX_SOURCES, FaceDetector, LandmarkDrawer,
-                              face_lost, image_inference_config, infer_video,
-                              init_tsal_model, landmark_box, predict_frames)
+                              face_lost, infer_video, landmark_box,
+                              predict_frames)
 
 __all__ = [
     'BOX_SOURCES', 'FaceDetector', 'LandmarkDrawer', 'face_lost',
-    'image_inference_config', 'infer_video', 'init_tsal_model', 'landmark_box',
-    'predict_frames'
+    'infer_video', 'landmark_box', 'predict_frames'
 ]

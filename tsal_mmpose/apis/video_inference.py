@@ -1,19 +1,18 @@
 """Facial landmarks on any video with a trained TSAL model.
 
-A TSAL config describes clips (its test pipeline is ``ClipApply`` +
-``PackClipInputs``) and a two-network :class:`TSALEstimator`. For single
-images the same model is used through mmpose's own inference API:
+A TSAL config and checkpoint work with mmpose's own inference API:
+``mmpose.apis.init_model`` builds the :class:`TSALEstimator` (its config
+takes a top-down model's arguments), the clip test pipeline
+(``ClipApply`` + ``PackClipInputs``) treats a single image as a clip of
+one frame, ``ClipDataPreprocessor`` passes plain image batches through,
+and ``TSALEstimator.predict`` runs the teacher (or the configured
+network). So ``inference_topdown`` and mmpose's ``PoseLocalVisualizer``
+work unchanged. Under torch >= 2.6 call
+:func:`tsal_mmpose.utils.allow_mmengine_checkpoints` before loading an
+mmengine checkpoint. On top of that API:
 
-* :func:`image_inference_config` turns a TSAL config into one whose test
-  pipeline is the per-frame top-down pipeline the clip pipeline wraps
-  (``LoadImage``, ``GetBBoxCenterScale``, ``TopdownAffine`` at the codec's
-  input size, then ``PackPoseInputs``). The model is unchanged: its
-  ``ClipDataPreprocessor`` passes plain image batches through and
-  ``TSALEstimator.predict`` runs the teacher (or the configured network).
-* :func:`init_tsal_model` builds the model from that config and loads a
-  checkpoint, as ``mmpose.apis.init_model`` does; the result works with
-  ``mmpose.apis.inference_topdown`` and ``mmpose.visualization.
-  PoseLocalVisualizer``.
+* :func:`predict_frames` runs one box in each of several frames as one
+  batch;
 * :func:`infer_video` tracks one face through a video: the crop box of a
   frame is the previous frame's landmark box (enlarged by a padding factor),
   and OpenCV's bundled Haar face detector supplies the box on the first
@@ -26,7 +25,6 @@ keypoint scores are the landmark heatmap maxima. All keypoints are in
 original frame pixels, ``[N, 2]`` with x first, and boxes are
 ``[x1, y1, x2, y2]``.
 """
-import copy
 import functools
 import json
 import os
@@ -42,7 +40,7 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'image_inference_config', 'init_tsal_model', 'predict_frames',
+    'predict_frames',
     'FaceDetector', 'landmark_box', 'face_lost', 'LandmarkDrawer',
     'infer_video', 'BOX_SOURCES'
 ]
@@ -62,137 +60,7 @@ BOX_SOURCES = ('detector', 'landmarks', 'previous', 'frame')
 _HAAR_CENTER_SHIFT = 0.14
 _HAAR_SIZE_RATIO = 0.9
 
-_CLIP_TRANSFORM = 'ClipApply'
-_CLIP_PACKER = 'PackClipInputs'
-
 PathLike = Union[str, Path]
-
-
-def _type_name(step: Any) -> str:
-    """The registered name of a transform config's ``type``."""
-    kind = step.get('type', '') if hasattr(step, 'get') else ''
-    name = getattr(kind, '__name__', kind)
-    return str(name).rsplit('.', 1)[-1]
-
-
-def _image_pipeline(clip_pipeline: Sequence[dict]) -> List[dict]:
-    """The per-image pipeline that a clip pipeline applies to each frame.
-
-    ``ClipApply`` steps that run on every frame contribute their
-    transforms, ``ClipApply(frames='labelled')`` steps (training targets)
-    are dropped, ``PackClipInputs`` becomes ``PackPoseInputs`` and any
-    other step is kept. A pipeline without clip steps is returned as is.
-
-    Args:
-        clip_pipeline: Transform configs.
-
-    Returns:
-        list[dict]: Transform configs (deep copies).
-    """
-    names = [_type_name(step) for step in clip_pipeline]
-    if _CLIP_TRANSFORM not in names and _CLIP_PACKER not in names:
-        return [copy.deepcopy(step) for step in clip_pipeline]
-    steps: List[dict] = []
-    for step, name in zip(clip_pipeline, names):
-        if name == _CLIP_TRANSFORM:
-            if step.get('frames', 'all') == 'all':
-                steps.extend(copy.deepcopy(t) for t in step['transforms'])
-        elif name == _CLIP_PACKER:
-            steps.append(dict(type='PackPoseInputs'))
-        else:
-            steps.append(copy.deepcopy(step))
-    if not steps or _type_name(steps[-1]) != 'PackPoseInputs':
-        steps.append(dict(type='PackPoseInputs'))
-    return steps
-
-
-def image_inference_config(config: Union[PathLike, Any],
-                           cfg_options: Optional[dict] = None) -> Any:
-    """A TSAL config made fit for single-image top-down inference.
-
-    Only ``test_dataloader.dataset.pipeline`` changes: the clip pipeline is
-    replaced by the per-frame pipeline it wraps (see module docstring), the
-    one ``mmpose.apis.inference_topdown`` runs on each ``(image, box)``.
-    The model config is kept, so TSAL checkpoints load unchanged.
-
-    Args:
-        config: Config file path or ``mmengine.Config`` (not modified).
-        cfg_options: Overrides merged into the config first, e.g.
-            ``{'model.predict_on': 'student'}``.
-
-    Returns:
-        mmengine.Config: The adapted copy.
-    """
-    from mmengine.config import Config
-
-    if isinstance(config, (str, Path)):
-        cfg = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-    else:
-        raise TypeError('config must be a file path or an mmengine Config, '
-                        f'got {type(config)}')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    cfg.test_dataloader.dataset.pipeline = _image_pipeline(pipeline)
-    return cfg
-
-
-def init_tsal_model(config: Union[PathLike, Any],
-                    checkpoint: Optional[PathLike] = None,
-                    device: str = 'cpu',
-                    cfg_options: Optional[dict] = None) -> Any:
-    """Build a pose model for image inference and load its weights.
-
-    Mirrors ``mmpose.apis.init_model`` (build, SyncBN -> BN, load the
-    checkpoint, ``dataset_meta`` from the checkpoint else the config, keep
-    the config as ``model.cfg``, move to ``device``, eval mode) on the
-    config of :func:`image_inference_config`. mmpose's own ``init_model``
-    cannot build a :class:`TSALEstimator`: it reads
-    ``config.model.backbone`` (a TSAL model keeps it in
-    ``model.network``) and passes ``train_cfg`` to the model.
-
-    Args:
-        config: TSAL (or any mmpose top-down) config path or Config.
-        checkpoint: mmengine checkpoint; ``None`` keeps the initial weights
-            (``init_weights()`` is not called, as in mmpose).
-        device: Torch device string.
-        cfg_options: Config overrides (see :func:`image_inference_config`).
-
-    Returns:
-        torch.nn.Module: The model in eval mode, with ``cfg`` and
-        ``dataset_meta`` set.
-    """
-    from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpose.apis.inference import dataset_meta_from_config
-    from mmpose.models.builder import build_pose_estimator
-
-    from ..utils import allow_mmengine_checkpoints
-
-    cfg = image_inference_config(config, cfg_options)
-    scope = cfg.get('default_scope', 'mmpose')
-    if scope is not None:
-        init_default_scope(scope)
-    model = revert_sync_batchnorm(build_pose_estimator(cfg.model))
-    dataset_meta = None
-    if checkpoint is not None:
-        allow_mmengine_checkpoints()
-        ckpt = load_checkpoint(model, str(checkpoint), map_location='cpu')
-        dataset_meta = ckpt.get('meta', {}).get('dataset_meta', None)
-    for mode in ('train', 'test'):
-        if dataset_meta is None:
-            dataset_meta = dataset_meta_from_config(cfg, dataset_mode=mode)
-    if dataset_meta is None:
-        warnings.warn('no dataset_meta in the checkpoint or the config: '
-                      'keypoints will have no names, colours or flip pairs')
-    model.dataset_meta = dataset_meta
-    model.cfg = cfg
-    model.to(device)
-    model.eval()
-    return model
 
 
 def predict_frames(model: Any, frames: Sequence[np.ndarray],
@@ -204,7 +72,7 @@ def predict_frames(model: Any, frames: Sequence[np.ndarray],
     same data, one batch of ``F`` crops through ``model.test_step``.
 
     Args:
-        model: A model from :func:`init_tsal_model` (or mmpose's).
+        model: A model from ``mmpose.apis.init_model``.
         frames: ``F`` BGR images [H, W, 3] uint8.
         boxes: Crop boxes [F, 4] ``x1, y1, x2, y2``.
 
@@ -542,7 +410,7 @@ def infer_video(model: Any,
     (1.25 in ``GetBBoxCenterScale``) and squares.
 
     Args:
-        model: From :func:`init_tsal_model`.
+        model: From ``mmpose.apis.init_model``.
         video: Any video file OpenCV can read.
         out_video: Annotated MP4 (``mp4v``) to write; ``None`` for none.
         out_json: Landmarks JSON to write; ``None`` for none.

@@ -89,6 +89,7 @@ if not osp.isfile(_MMPOSE_300VW_METAINFO):  # source checkout of mmpose
 _FILE_NAME_RE = re.compile(
     r'^(?P<video>[^/]+)/(?:.*/)?(?P<frame>\d+)\.[A-Za-z0-9]+$')
 
+
 def _video_key(video: Any) -> str:
     """Canonical form of a video id: ``'001'``, ``'1'`` and ``1`` match."""
     text = str(video).strip()

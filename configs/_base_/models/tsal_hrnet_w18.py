@@ -1,7 +1,9 @@
 # One TSAL network (teacher and student each are one): HRNetV2-W18 at
 # 256x256, a TSALHead (landmark heatmaps H, face-centre heatmap C,
 # centre-to-landmark offsets O, Sec. 3.1-3.2) and a motion-field module.
-# Compose with `_base_`; model configs use `network` and `tsal_codec`.
+# Compose with `_base_`: `network` holds the parts of one network (the
+# arguments TSALEstimator and mmpose's TopdownPoseEstimator share, plus
+# `motion_field`); model configs unpack it into `model`.
 tsal_codec = dict(
     type='TSALLabel',
     input_size=(256, 256),
@@ -10,7 +12,6 @@ tsal_codec = dict(
     center_mode='bbox',
     gamma=0.8)
 network = dict(
-    type='TSALNetwork',
     backbone=dict(
         type='HRNet',
         in_channels=3,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mmcv.transforms import BaseTransform
+from mmpose.datasets.transforms import PackPoseInputs
 from mmpose.structures.bbox import get_warp_matrix
 
 from tsal_mmpose.datasets import Face300VWClipDataset
@@ -291,5 +292,33 @@ def test_clip_apply_rejects_and_validates(faces_dir):
     assert ClipApply(transforms=[_Reject()])(ds.get_data_info(0)) is None
     with pytest.raises(ValueError, match='frames'):
         ClipApply(transforms=[], frames='some')
-    with pytest.raises(KeyError, match='frames'):
-        ClipApply(transforms=[])(dict(img=None))
+    assert ClipApply(transforms=[_Reject()])(dict(frame_index=1)) is None
+
+
+def test_clip_transforms_take_single_images():
+    """One frame dict is a clip of one frame: transformed and packed like
+    mmpose's PackPoseInputs, with 'labelled' still selecting frames."""
+    img = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)
+    kpts = np.array([[[1.0, 2.0], [3.0, 4.0]]], np.float32)
+
+    def add_one(results):
+        return dict(results, img=results['img'] + 1)
+
+    frame = dict(img=img, keypoints=kpts, keypoints_visible=np.ones((1, 2)))
+    out = ClipApply(transforms=[add_one])(dict(frame))
+    assert 'frames' not in out
+    np.testing.assert_array_equal(out['img'], img + 1)
+    # frames='labelled' leaves an unlabelled single frame alone
+    same = ClipApply(transforms=[add_one], frames='labelled')(dict(frame))
+    np.testing.assert_array_equal(same['img'], img)
+    labelled = ClipApply(transforms=[add_one], frames='labelled')(
+        dict(frame, labelled=True))
+    np.testing.assert_array_equal(labelled['img'], img + 1)
+
+    packed = PackClipInputs()(dict(out, img_shape=(8, 6)))
+    plain = PackPoseInputs()(dict(out, img_shape=(8, 6)))
+    assert packed['inputs'].shape == (3, 8, 6)
+    assert torch.equal(packed['inputs'], plain['inputs'])
+    assert packed['data_samples'].metainfo['img_shape'] == (8, 6)
+    np.testing.assert_array_equal(
+        packed['data_samples'].gt_instances.keypoints, kpts)

@@ -121,8 +121,8 @@ def test_mismatched_samples_raise():
 def test_clip_collate_keeps_clips_whole():
     clips = [_clip(0, 3), _clip(1, 1)]
     batch = clip_collate(clips)
-    assert [tuple(x.shape) for x in batch['inputs']] == [(3, 3, H, W),
-                                                        (1, 3, H, W)]
+    assert [tuple(x.shape) for x in batch['inputs']] == [
+        (3, 3, H, W), (1, 3, H, W)]
     assert [[s.metainfo['tag'] for s in clip]
             for clip in batch['data_samples']] == [[(0, 0), (0, 1), (0, 2)],
                                                    [(1, 0)]]

@@ -281,3 +281,34 @@ def test_torch_decoders_match_codec():
     expected = [[m, int(ctr[m, 1]), int(ctr[m, 0])] for m in range(3)]
     assert grad_pixels == expected
     assert TSALHead.decode_heatmap_torch is decode_heatmap_torch
+
+
+@pytest.mark.parametrize('unbiased', [False, True])
+def test_head_decode_equals_codec_face_by_face(unbiased):
+    """The batched decode gives the codec's p_M, p_C, fused p and scores,
+    including mmpose's -1 for non-positive maxima (torch on the device;
+    face by face with the codec for DARK)."""
+    torch.manual_seed(0)
+    codec_cfg = dict(type='TSALLabel', input_size=(64, 48),
+                     heatmap_size=(16, 12), unbiased=unbiased)
+    head = TSALHead(in_channels=4, out_channels=5, deconv_out_channels=None,
+                    decoder=codec_cfg)
+    codec = TSALLabel(**{k: v for k, v in codec_cfg.items() if k != 'type'})
+    heatmaps = torch.rand(3, 5, 12, 16) + 0.01
+    heatmaps[1, 3] = -torch.rand(12, 16)  # no positive maximum
+    heatmaps[0, 1, 6, 1] = 5.0  # on the border: no refinement in x
+    center = torch.randn(3, 1, 12, 16)
+    offsets = torch.randn(3, 10, 12, 16)
+    preds = head.decode((heatmaps, center, offsets))
+    assert len(preds) == 3
+    for m, pred in enumerate(preds):
+        p_m, scores = codec.decode_heatmap(heatmaps[m].numpy())
+        p_c, _ = codec.decode_clor(center[m].numpy(), offsets[m].numpy())
+        np.testing.assert_allclose(pred.keypoints_lhr, p_m, atol=1e-5)
+        np.testing.assert_allclose(pred.keypoints_clor, p_c, atol=1e-5)
+        np.testing.assert_allclose(pred.keypoints, codec.fuse(p_m, p_c),
+                                   atol=1e-5)
+        np.testing.assert_allclose(pred.keypoint_scores, scores)
+        assert pred.keypoints.shape == (1, 5, 2)
+    # the non-positive heatmap decodes to mmpose's -1 (times the scale 4)
+    np.testing.assert_allclose(preds[1].keypoints_lhr[0, 3], [-4.0, -4.0])

@@ -18,8 +18,8 @@ SIZE = 64
 CODEC = dict(
     type='TSALLabel', input_size=(SIZE, SIZE), heatmap_size=(16, 16),
     sigma=1.0)
+# one network's parts, as TSALEstimator and TSALNetwork take them
 NETWORK = dict(
-    type='TSALNetwork',
     backbone=dict(
         type='HRNet',
         in_channels=3,
@@ -73,7 +73,7 @@ PREPROCESSOR = dict(
 def build(**kwargs):
     cfg = dict(
         type='TSALEstimator',
-        network=NETWORK,
+        **NETWORK,
         data_preprocessor=PREPROCESSOR,
         unsup_weight=dict(ramp_up=0, hold=100, total=100, unit='iter'))
     cfg.update(kwargs)
@@ -255,7 +255,7 @@ def test_predict_uses_the_chosen_network(face_points):
 def test_single_network_checkpoint_loads_into_both():
     model = build()
     with DefaultScope.overwrite_default_scope('mmpose'):
-        single = MODELS.build(NETWORK)
+        single = MODELS.build(dict(type='TSALNetwork', **NETWORK))
     with torch.no_grad():
         for p in single.parameters():
             p.uniform_(-1, 1)

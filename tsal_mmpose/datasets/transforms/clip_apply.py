@@ -41,6 +41,10 @@ class ClipApply(BaseTransform):
     image size), the same flip and bbox transform yield the same affine
     matrix for every frame.
 
+    A results dict without ``frames`` (a single image, as
+    ``mmpose.apis.inference_topdown`` builds it) is treated as a clip of
+    one frame, so a clip test pipeline also serves single-image inference.
+
     Args:
         transforms (list[dict | callable]): mmpose transforms (configs are
             built from mmpose's ``TRANSFORMS`` registry).
@@ -76,14 +80,17 @@ class ClipApply(BaseTransform):
         """Transform the frames of one clip with shared random parameters.
 
         Args:
-            results (dict): A clip with ``frames`` (list of K frame dicts).
+            results (dict): A clip with ``frames`` (list of K frame dicts),
+                or one frame dict (a clip of one frame).
 
         Returns:
-            dict | None: The clip with transformed frames, or None when a
-            transform returned None for a frame.
+            dict | None: The clip with transformed frames (the transformed
+            frame for a single frame), or None when a transform returned
+            None for a frame.
         """
         if 'frames' not in results:
-            raise KeyError('ClipApply expects a clip dict with "frames"')
+            clip = self.transform(dict(frames=[results]))
+            return None if clip is None else clip['frames'][0]
         frames = list(results['frames'])
         with cache_random_params(self.transforms):
             for index, frame in enumerate(frames):

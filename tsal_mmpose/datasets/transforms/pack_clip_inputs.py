@@ -41,6 +41,10 @@ class PackClipInputs(BaseTransform):
     like ``keypoints``) and ``gt_instances.hidden_transformed_keypoints``
     [1, N, 2] (input image pixels), when the frame has them.
 
+    A results dict without ``frames`` (a single image, as
+    ``mmpose.apis.inference_topdown`` builds it) is packed as
+    ``PackPoseInputs`` packs it: ``inputs`` [3, H, W] and one data sample.
+
     Args:
         meta_keys (Sequence[str]): Metainfo keys of each data sample.
             Defaults to PackPoseInputs' keys plus :data:`CLIP_META_KEYS`.
@@ -82,14 +86,17 @@ class PackClipInputs(BaseTransform):
 
         Args:
             results (dict): A clip with ``frames`` (list of K frame dicts,
-                each holding ``img`` [H, W, 3]).
+                each holding ``img`` [H, W, 3]), or one frame dict.
 
         Returns:
             dict: ``inputs`` (Tensor [K, 3, H, W], dtype of the images) and
-            ``data_samples`` (list of K ``PoseDataSample``, frame order).
+            ``data_samples`` (list of K ``PoseDataSample``, frame order);
+            for a single frame ``inputs`` [3, H, W] and one data sample.
         """
         if 'frames' not in results:
-            raise KeyError('PackClipInputs expects a clip dict with "frames"')
+            packed = self.transform(dict(frames=[results]))
+            return dict(inputs=packed['inputs'][0],
+                        data_samples=packed['data_samples'][0])
         images = []
         data_samples = []
         for frame in results['frames']:

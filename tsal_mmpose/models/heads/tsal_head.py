@@ -315,10 +315,21 @@ class TSALHead(BaseHead):
         return heatmaps, center, offsets
 
     def decode(self, batch_outputs: TSALOutputs) -> InstanceList:
-        """Decode ``p_M``, ``p_C`` and the fused ``p`` with the codec.
+        """Decode ``p_M``, ``p_C`` and the fused ``p`` of a batch.
+
+        The whole batch is decoded on the outputs' device with the batched
+        torch decoders, which give the codec's results (``TSALLabel.
+        decode_heatmap`` / ``decode_clor`` / ``fuse``, one face at a time in
+        numpy) without copying the maps to the host: heatmap maxima with
+        mmpose's quarter-pixel refinement (non-positive maxima give -1, as
+        in mmpose), the centre peak plus the offsets read there, and
+        ``p = gamma p_M + (1 - gamma) p_C``. Only a codec with
+        ``unbiased=True`` (DARK refinement, numpy only in mmpose) decodes
+        face by face with the codec.
 
         Args:
-            batch_outputs (tuple): ``(H, C, O)`` for ``M`` images.
+            batch_outputs (tuple): ``(H, C, O)`` for ``M`` images:
+                ``[M, N, h, w]``, ``[M, 1, h, w]``, ``[M, 2N, h, w]``.
 
         Returns:
             list[InstanceData]: per image ``keypoints`` (fused), ``
@@ -329,6 +340,30 @@ class TSALHead(BaseHead):
         if self.decoder is None:
             raise RuntimeError(
                 f'The decoder has not been set in {self.__class__.__name__}.')
+        codec = self.decoder
+        if codec.unbiased:
+            return self._decode_with_codec(batch_outputs)
+        heatmaps, center, offsets = (x.detach().float()
+                                     for x in batch_outputs)
+        with torch.no_grad():
+            p_m, scores = decode_heatmap_torch(heatmaps, return_scores=True)
+            p_m = torch.where(scores.unsqueeze(-1) > 0, p_m,
+                              torch.full_like(p_m, -1.0))
+            p_c = decode_clor_torch(center, offsets)[0]
+            scale = p_m.new_tensor(codec.scale_factor)
+            p_m, p_c = p_m * scale, p_c * scale
+            fused = codec.gamma * p_m + (1.0 - codec.gamma) * p_c
+            arrays = [to_numpy(x) for x in (fused, scores, p_m, p_c)]
+        return [
+            InstanceData(
+                keypoints=k[None],
+                keypoint_scores=sc[None],
+                keypoints_lhr=m[None],
+                keypoints_clor=c[None]) for k, sc, m, c in zip(*arrays)
+        ]
+
+    def _decode_with_codec(self, batch_outputs: TSALOutputs) -> InstanceList:
+        """:meth:`decode` face by face with the (numpy) codec."""
         heatmaps, center, offsets = (to_numpy(x) for x in batch_outputs)
         preds = []
         for hm, c, o in zip(heatmaps, center, offsets):

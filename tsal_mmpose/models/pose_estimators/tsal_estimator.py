@@ -28,8 +28,14 @@ class TSALEstimator(BasePoseEstimator):
     """Teacher-student asynchronous learning on sparsely labelled clips.
 
     A teacher (R, "calm") and a student (S, "radical") are built from ONE
-    network config, so they have identical structure; they are the
-    submodules ``teacher`` and ``student``. A batch holds ``B`` clips of
+    network description, so they have identical structure; they are the
+    submodules ``teacher`` and ``student`` (each a :class:`TSALNetwork`).
+    The description takes the arguments of mmpose's
+    ``TopdownPoseEstimator`` (``backbone``, ``neck``, ``head``,
+    ``train_cfg``, ``test_cfg``) plus ``motion_field``, so that mmpose's
+    tools that edit a top-down model config (``mmpose.apis.init_model``
+    clears ``model.backbone.init_cfg`` and ``model.train_cfg``) work on a
+    TSAL config unchanged. A batch holds ``B`` clips of
     ``K`` frames, flattened clip-major to ``B*K`` frames by
     :class:`ClipDataPreprocessor`; frame 0 of each clip is labelled.
 
@@ -55,7 +61,15 @@ class TSALEstimator(BasePoseEstimator):
     usually ``use_pseudo_labels=False``.
 
     Args:
-        network (dict): Config of one network (a :class:`TSALNetwork`).
+        backbone (dict): Backbone config of each network.
+        head (dict): Head config of each network (a ``TSALHead``).
+        motion_field (dict, optional): Motion-field module config of each
+            network (a ``MotionFieldNeck``). Without one only the supervised
+            terms are trained.
+        neck (dict, optional): Neck config between backbone and head.
+        train_cfg (dict, optional): Training config of each network.
+        test_cfg (dict, optional): Testing config of each network (flip
+            test etc.).
         two_networks (bool): Build the student too. Defaults to True.
         predict_on (str): ``'teacher'`` (the paper's "Ours") or
             ``'student'``. Defaults to ``'teacher'``.
@@ -80,7 +94,12 @@ class TSALEstimator(BasePoseEstimator):
     """
 
     def __init__(self,
-                 network: ConfigType,
+                 backbone: ConfigType,
+                 head: ConfigType,
+                 motion_field: OptConfigType = None,
+                 neck: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
                  two_networks: bool = True,
                  predict_on: str = 'teacher',
                  use_sic: bool = True,
@@ -112,8 +131,16 @@ class TSALEstimator(BasePoseEstimator):
         if unsup_weight.get('unit', 'epoch') not in ('epoch', 'iter'):
             raise ValueError("unsup_weight['unit'] must be 'epoch' or 'iter'")
         self.metainfo = self._load_metainfo(metainfo)
-        self.train_cfg = {}
-        self.test_cfg = {}
+        self.train_cfg = dict(train_cfg or {})
+        self.test_cfg = dict(test_cfg or {})
+        network = dict(
+            type=TSALNetwork,
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            motion_field=motion_field,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg)
         self.teacher: TSALNetwork = MODELS.build(copy.deepcopy(network))
         if two_networks:
             self.student: TSALNetwork = MODELS.build(copy.deepcopy(network))

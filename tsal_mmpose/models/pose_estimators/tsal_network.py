@@ -1,4 +1,4 @@
-"""One TSAL network: a top-down landmark detector plus a motion-field module."""
+"""One TSAL network: a top-down landmark detector and a motion-field module."""
 from typing import Optional
 
 from mmpose.models.pose_estimators import TopdownPoseEstimator

@@ -1,0 +1,183 @@
+"""tools/benchmark/accuracy.py: runs, configs, targets and reports."""
+import csv
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_tool():
+    path = REPO / 'tools' / 'benchmark' / 'accuracy.py'
+    spec = importlib.util.spec_from_file_location('accuracy_benchmark', path)
+    module = importlib.util.module_from_spec(spec)
+    # registered first: its dataclasses look their module up by name
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def args_for(tool, tmp_path, *extra):
+    args = tool.parse_args(['--work-dir', str(tmp_path / 'work'),
+                            '--data-root', str(tmp_path / 'data'),
+                            '--iters', '140', *extra])
+    args.config = args.config.resolve()
+    return args
+
+
+def test_runs_and_configs_of_the_table_3_rows(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path)
+    runs = {r.name: r for r in tool.plan_runs(args)}
+    assert list(runs) == list(tool.DEFAULT_METHODS)
+    assert runs['baseline'].networks == ['teacher']
+    assert runs['tsal'].networks == ['teacher', 'student']
+    base = tool.build_config(args, runs['baseline'])
+    assert not base.model.two_networks and base.custom_hooks == []
+    mean_teacher = tool.build_config(args, runs['mean_teacher'])
+    assert mean_teacher.custom_hooks == [
+        dict(type='QueueTeacherHook', queue_size=1, smoothing=0.999)
+    ]
+    ts_sic = tool.build_config(args, runs['ts_sic'])
+    assert ts_sic.model.use_sic and not ts_sic.model.use_mfds
+    # the schedule keeps the paper's proportions at --iters (140 here)
+    tsal = tool.build_config(args, runs['tsal'])
+    assert tsal.train_cfg.max_iters == 140
+    assert tsal.param_scheduler[0].milestones == [90, 120]
+    assert (tsal.model.unsup_weight.ramp_up, tsal.model.unsup_weight.hold,
+            tsal.model.unsup_weight.total) == (60, 110, 140)
+    assert tsal.train_dataloader.dataset.data_root == \
+        f'{tmp_path / "data"}/'
+
+
+def test_sweep_runs_override_one_key(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--sweep', 'model.mu=0,0.5',
+                    '--sweep-method', 'ts', '--cfg-options',
+                    'model.sic_loss.loss_weight=0.01')
+    runs = tool.plan_runs(args)
+    assert [r.name for r in runs] == ['ts_mu_0', 'ts_mu_0.5']
+    assert [r.sweep_value for r in runs] == [0, 0.5]
+    cfg = tool.build_config(args, runs[1])
+    assert cfg.model.mu == 0.5
+    assert not cfg.model.use_sic  # the 'ts' row
+    assert cfg.model.sic_loss.loss_weight == 0.01  # --cfg-options
+    with pytest.raises(SystemExit, match='KEY=V1'):
+        tool.plan_runs(args_for(tool, tmp_path, '--sweep', 'model.mu'))
+
+
+def _row(tool, run, net, nme, auc):
+    row = dict(run=run, method=run, network=net, sweep_value=None)
+    for mode in tool.MODES:
+        for split in tool.SPLITS:
+            row[f'NME_{mode}/{split}'] = nme
+        row[f'AUC@0.08_{mode}'] = auc
+        row[f'FR@0.08_{mode}'] = 100 - auc
+    return row
+
+
+def test_targets_are_checked_from_the_rows():
+    tool = load_tool()
+    rows = [
+        _row(tool, 'baseline', 'teacher', 10.0, 20.0),
+        _row(tool, 'mean_teacher', 'teacher', 9.5, 22.0),
+        _row(tool, 'tsal', 'teacher', 8.9, 25.0),
+        _row(tool, 'tsal', 'student', 9.2, 23.0),
+    ]
+    lines = tool.check_targets(rows)
+    assert len(lines) == 4
+    assert '+11.0% lower' in lines[0] and lines[0].endswith(': met')
+    assert all(line.endswith(': met') for line in lines)
+    rows[2]['NME_inter_ocular/all'] = 9.6  # 4% better, worse than MT
+    lines = tool.check_targets(rows)
+    assert '+4.0% lower' in lines[0] and lines[0].endswith('NOT met')
+    assert lines[1].endswith('NOT met')
+    assert lines[2].endswith('NOT met')  # the student (9.2) is better
+    assert tool.check_targets(rows[:2]) == []  # no TSAL row
+
+
+def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--sweep', 'model.mu=0,1')
+    args.work_dir.mkdir(parents=True)
+    runs = tool.plan_runs(args)
+    results = {}
+    for i, run in enumerate(runs):
+        results[run.name] = {}
+        for j, net in enumerate(run.networks):
+            nme = 0.05 + 0.01 * i + 0.005 * j
+            metrics = {}
+            for mode in tool.MODES:
+                for split in tool.SPLITS:
+                    prefix = '' if split == 'all' else f'{split}/'
+                    metrics[f'{prefix}NME_{mode}'] = 100 * nme
+                metrics[f'AUC@0.08_{mode}'] = 30.0 - i
+                metrics[f'FR@0.08_{mode}'] = 10.0 + i
+            results[run.name][net] = metrics
+            folder = tool.metrics_dir(args, run, net) / 'test'
+            folder.mkdir(parents=True)
+            with open(folder / 'per_image_nme.csv', 'w', newline='') as f:
+                writer = csv.writer(f)
+                writer.writerow(['img_id', 'nme_inter_ocular'])
+                for k in range(4):
+                    writer.writerow([k, nme * (0.5 + k / 4)])
+    text = tool.write_reports(args, runs, results)
+    lines = text.splitlines()
+    assert '| TSAL (teacher-student + SIC + MFDS), model.mu = 1 | student '\
+        '| 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 29.00 | 11.00 |' in lines
+    with open(args.work_dir / 'results.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['run'], r['network']) for r in rows] == [
+        ('tsal_mu_0', 'teacher'), ('tsal_mu_0', 'student'),
+        ('tsal_mu_1', 'teacher'), ('tsal_mu_1', 'student')
+    ]
+    assert math.isclose(float(rows[1]['NME_inter_ocular/all']), 5.5)
+    for name in ('ced.png', 'ced.csv', 'sweep.png', 'results.md'):
+        assert (args.work_dir / name).stat().st_size > 0
+    with open(args.work_dir / 'ced.csv') as f:
+        groups = {r['group'] for r in csv.DictReader(f)}
+    assert len(groups) == 4
+
+
+def test_data_settings_mismatch_is_refused(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path)
+    (args.data_root / 'annotations').mkdir(parents=True)
+    (args.data_root / 'annotations' / 'test.json').write_text('{}')
+    (args.data_root / 'benchmark_settings.json').write_text(
+        json.dumps(dict(seed=5, train_videos=1, test_videos=1, frames=10)))
+    with pytest.raises(SystemExit, match='benchmark_settings.json'):
+        tool.generate_data(args)
+
+
+@pytest.mark.slow
+def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
+    """Two rows for 2 iterations on the tiny embedded benchmark."""
+    tool = load_tool()
+    work = tmp_path / 'work'
+    text = tool.main([
+        '--methods', 'baseline', 'tsal', '--iters', '2', '--data-root',
+        str(synthetic_300vw), '--work-dir', str(work), '--cfg-options',
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ])
+    assert 'supervised-only baseline | teacher' in text
+    assert 'TSAL (teacher-student + SIC + MFDS) | student' in text
+    for run, nets in (('baseline', ['teacher']),
+                      ('tsal', ['teacher', 'student'])):
+        assert (work / run / 'iter_2.pth').is_file()
+        for net in nets:
+            metrics = json.loads(
+                (work / run / f'eval_{net}' / 'metrics.json').read_text())
+            assert metrics['NME_inter_ocular'] > 0
+    assert (work / 'ced.png').is_file()
+    # a second call reuses everything
+    assert tool.main(['--methods', 'baseline', 'tsal', '--iters', '2',
+                      '--data-root', str(synthetic_300vw), '--work-dir',
+                      str(work)]) == text
