@@ -47,27 +47,11 @@ def _accuracy_module():
     return module
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(accuracy) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--work-dir', type=Path,
-                        default=ROOT / 'work_dirs' / 'demo')
-    parser.add_argument('--data-root', type=Path,
-                        default=ROOT / 'data' / 'synthetic_300vw_small')
-    parser.add_argument('--iters', type=int, default=300,
-                        help='training iterations of each model')
-    parser.add_argument('--train-videos', type=int, default=12)
-    parser.add_argument('--test-videos', type=int, default=3,
-                        help='test videos per category (easy, hard)')
-    parser.add_argument('--frames', type=int, default=100,
-                        help='frames per video')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--jobs', type=int, default=2,
-                        help='models trained at a time, one torch thread '
-                        'each (default 2)')
-    parser.add_argument('--fresh', action='store_true',
-                        help='delete earlier outputs and start over')
+    accuracy.add_run_arguments(parser, ROOT / 'work_dirs' / 'demo', jobs=2)
     return parser.parse_args()
 
 
@@ -96,8 +80,8 @@ def annotate(accuracy, work: Path, data_root: Path, iters: int) -> None:
 
 
 def main() -> None:
-    args = parse_args()
     accuracy = _accuracy_module()
+    args = parse_args(accuracy)
     argv = [
         '--methods', 'tsal', 'baseline', '--work-dir', str(args.work_dir),
         '--data-root', str(args.data_root), '--iters', str(args.iters),

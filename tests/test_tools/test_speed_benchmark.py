@@ -4,7 +4,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 
 from tsal_mmpose.datasets.synthetic import (GeneratorConfig,
                                             generate_benchmark)
@@ -20,16 +19,8 @@ def load_tool():
     return module
 
 
-def test_face_template_is_a_68_point_face():
-    tool = load_tool()
-    face = tool.face_template()
-    assert face.shape == (68, 2)
-    # width 1 (the jaw ends), jaw tip (8) below the nose tip (30)
-    np.testing.assert_allclose(face[:, 0].max() - face[:, 0].min(), 1.0,
-                               atol=1e-6)
-    assert face[8, 1] > face[30, 1] > face[27, 1]
-    # the summary is plain min / median / max
-    stats = tool.summarize([3.0, 1.0, 2.0])
+def test_summary_is_min_median_max():
+    stats = load_tool().summarize([3.0, 1.0, 2.0])
     assert (stats['min'], stats['median'], stats['max']) == (1.0, 2.0, 3.0)
 
 

@@ -115,6 +115,28 @@ class Run:
     sweep_value: Any = None
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, work_dir: Path,
+                      jobs: int) -> None:
+    """The arguments shared with ``tools/demo.py``: where, on what data,
+    how long and how many at a time."""
+    parser.add_argument('--work-dir', type=Path, default=work_dir)
+    parser.add_argument('--data-root', type=Path,
+                        default=ROOT / 'data' / 'synthetic_300vw_small')
+    parser.add_argument('--iters', type=int, default=300,
+                        help='training iterations of every model')
+    parser.add_argument('--train-videos', type=int, default=12)
+    parser.add_argument('--test-videos', type=int, default=3,
+                        help='test videos per category (easy, hard)')
+    parser.add_argument('--frames', type=int, default=100,
+                        help='frames per video')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--jobs', type=int, default=jobs,
+                        help='trainings and evaluations run at a time '
+                        f'(default {jobs})')
+    parser.add_argument('--fresh', action='store_true',
+                        help='delete earlier outputs of this work dir first')
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -130,28 +152,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--sweep-method', default='tsal',
                         choices=list(METHODS),
                         help='the method of a sweep (default: tsal)')
-    parser.add_argument('--work-dir', type=Path,
-                        default=ROOT / 'work_dirs' / 'benchmark_accuracy')
-    parser.add_argument('--data-root', type=Path,
-                        default=ROOT / 'data' / 'synthetic_300vw_small')
-    parser.add_argument('--iters', type=int, default=300,
-                        help='training iterations of every model')
-    parser.add_argument('--train-videos', type=int, default=12)
-    parser.add_argument('--test-videos', type=int, default=3,
-                        help='test videos per category (easy, hard)')
-    parser.add_argument('--frames', type=int, default=100,
-                        help='frames per video')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='trainings and evaluations run at a time, each '
-                        'with --threads torch threads (default 1)')
+    add_run_arguments(parser, ROOT / 'work_dirs' / 'benchmark_accuracy',
+                      jobs=1)
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads per job (default 1)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
                         help='overrides applied to every run')
-    parser.add_argument('--fresh', action='store_true',
-                        help='delete earlier outputs of this work dir first')
     return parser.parse_args(argv)
 
 

@@ -90,8 +90,8 @@ from mmengine.registry import OPTIMIZERS, DefaultScope
 
 __all__ = [
     'RATIO_KEYS', 'parse_args', 'main', 'run_benchmark', 'build_models',
-    'plain_model_config', 'face_template', 'synthetic_frames', 'clip_batch',
-    'frame_batch', 'BenchOptimWrapper', 'FusedForward', 'load_weights',
+    'plain_model_config', 'frame_batch', 'BenchOptimWrapper',
+    'FusedForward', 'load_weights',
     'make_fast_network', 'measure_loader', 'measure_memory', 'profile_call',
     'summarize', 'interleaved_timings', 'format_tables',
     'bf16_safe_to_numpy', 'flop_analysis'
@@ -460,131 +460,12 @@ def build_optim_wrapper(cfg: Config, model: torch.nn.Module,
 # ----------------------------------------------------------------------
 # synthetic batches
 # ----------------------------------------------------------------------
-def face_template() -> np.ndarray:
-    """A parametric 68-point face (iBUG order), width 1, centred at 0.
-
-    Returns:
-        np.ndarray: ``[68, 2]`` (x, y), y downwards.
-    """
-
-    def ellipse(cx, cy, rx, ry, n, start=0.0, stop=2 * np.pi, closed=True):
-        t = np.linspace(start, stop, n, endpoint=not closed)
-        return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], 1)
-
-    jaw = ellipse(0, -0.05, 0.5, 0.55, 17, np.pi, 0.0, closed=False)
-    brow_x = np.linspace(-0.4, -0.1, 5)
-    brow_y = -0.3 - 0.05 * np.sin(np.linspace(0, np.pi, 5))
-    brows = np.concatenate([np.stack([brow_x, brow_y], 1),
-                            np.stack([-brow_x[::-1], brow_y[::-1]], 1)])
-    bridge = np.stack([np.zeros(4), np.linspace(-0.2, 0.05, 4)], 1)
-    nostrils = np.stack([np.linspace(-0.1, 0.1, 5), np.full(5, 0.12)], 1)
-    eyes = np.concatenate([
-        ellipse(-0.22, -0.15, 0.08, 0.035, 6, np.pi, 3 * np.pi),
-        ellipse(0.22, -0.15, 0.08, 0.035, 6, np.pi, 3 * np.pi)
-    ])
-    mouth = np.concatenate([
-        ellipse(0, 0.3, 0.2, 0.08, 12, np.pi, 3 * np.pi),
-        ellipse(0, 0.3, 0.12, 0.03, 8, np.pi, 3 * np.pi)
-    ])
-    return np.concatenate([jaw, brows, bridge, nostrils, eyes,
-                           mouth]).astype(np.float32)
-
-
-def synthetic_frames(num_clips: int, clip_len: int, input_size: Sequence[int],
-                     seed: int = 0) -> List[List[dict]]:
-    """Clips of frames already cropped to the input size.
-
-    Each clip shows a random blocky texture moving by a random 0-2 px per
-    frame and a face (:func:`face_template`, random size and position)
-    moving with it.
-
-    Args:
-        num_clips (int): B.
-        clip_len (int): K.
-        input_size (Sequence[int]): ``(w, h)`` of the network input.
-        seed (int): Random seed.
-
-    Returns:
-        list[list[dict]]: B clips of K frame dicts, each with ``img``
-        ``[h, w, 3]`` uint8 and the keys that ``GenerateTarget`` and
-        ``PackPoseInputs`` read (keypoints ``[1, 68, 2]`` in input pixels).
-    """
-    rng = np.random.default_rng(seed)
-    w, h = int(input_size[0]), int(input_size[1])
-    pad = 2 * clip_len + 2
-    template = face_template()
-    flip_indices = list(range(len(template)))
-    clips = []
-    for b in range(num_clips):
-        coarse = rng.integers(0, 256, ((h + 2 * pad) // 4 + 1,
-                                       (w + 2 * pad) // 4 + 1, 3), np.uint8)
-        big = np.repeat(np.repeat(coarse, 4, 0), 4, 1)
-        step = rng.integers(0, 3, 2)
-        face = template * rng.uniform(0.45, 0.65) * w + \
-            np.array([w, h], np.float32) / 2 + rng.uniform(-0.05, 0.05, 2) * w
-        frames = []
-        for t in range(clip_len):
-            dx, dy = int(t * step[0]), int(t * step[1])
-            img = np.ascontiguousarray(
-                big[pad - dy:pad - dy + h, pad - dx:pad - dx + w])
-            kpts = (face + [dx, dy])[None].astype(np.float32)
-            frames.append(
-                dict(
-                    img=img,
-                    img_shape=(h, w),
-                    ori_shape=(h, w),
-                    img_path=f'synthetic/{b:03d}/{t + 1:06d}.jpg',
-                    keypoints=kpts,
-                    transformed_keypoints=kpts.copy(),
-                    keypoints_visible=np.ones(kpts.shape[:2], np.float32),
-                    bbox=np.array([[0, 0, w, h]], np.float32),
-                    bbox_score=np.ones(1, np.float32),
-                    input_size=(w, h),
-                    input_center=np.array([w / 2, h / 2], np.float32),
-                    input_scale=np.array([w, h], np.float32),
-                    flip_indices=flip_indices,
-                    clip_len=clip_len,
-                    frame_index=t,
-                    labelled=t == 0,
-                    gt_hidden=t != 0,
-                    video_id=f'{b:03d}',
-                    frame_id=t + 1))
-        clips.append(frames)
-    return clips
-
-
-def clip_batch(clips: List[List[dict]], codec: dict) -> dict:
-    """A TSAL training batch: frame 0 of each clip labelled.
-
-    Args:
-        clips (list[list[dict]]): From :func:`synthetic_frames`.
-        codec (dict): The TSAL codec config (``TSALLabel``).
-
-    Returns:
-        dict: ``inputs`` (B tensors ``[K, 3, h, w]``) and ``data_samples``
-        (B lists of K ``PoseDataSample``), as ``clip_collate`` gives.
-    """
-    from mmpose.datasets.transforms import GenerateTarget
-
-    from tsal_mmpose.datasets.transforms import PackClipInputs
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        encode = GenerateTarget(encoder=copy.deepcopy(codec))
-    pack = PackClipInputs()
-    inputs, samples = [], []
-    for frames in clips:
-        frames = [encode(dict(f)) if f['labelled'] else dict(f)
-                  for f in frames]
-        packed = pack(dict(frames=frames))
-        inputs.append(packed['inputs'])
-        samples.append(packed['data_samples'])
-    return dict(inputs=inputs, data_samples=samples)
-
-
 def frame_batch(clips: List[List[dict]], codec: dict) -> dict:
     """A plain mmpose batch of the same frames, every frame labelled.
 
     Args:
-        clips (list[list[dict]]): From :func:`synthetic_frames`.
+        clips (list[list[dict]]): From ``tsal_mmpose.testing.
+            moving_texture_clips``.
         codec (dict): The plain model's codec config (``MSRAHeatmap``).
 
     Returns:
@@ -613,10 +494,12 @@ def frame_batch(clips: List[List[dict]], codec: dict) -> dict:
 def make_batches(cfg: Config, num_clips: int, clip_len: int,
                  seed: int) -> Dict[str, dict]:
     """``{'tsal': clip batch, 'plain': frame batch}`` of the same frames."""
+    from tsal_mmpose.testing import moving_texture_clips, pack_clips
     codec = tsal_codec_config(cfg)
-    clips = synthetic_frames(num_clips, clip_len, codec['input_size'], seed)
+    clips = moving_texture_clips(num_clips, clip_len, codec['input_size'],
+                                 seed)
     return dict(
-        tsal=clip_batch(clips, codec),
+        tsal=pack_clips(clips, codec),
         plain=frame_batch(clips, plain_codec_config(cfg)))
 
 

@@ -8,11 +8,10 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
-from mmpose.datasets.transforms import GenerateTarget
 from mmpose.registry import MODELS
 
 import tsal_mmpose  # noqa: F401
-from tsal_mmpose.datasets.transforms import PackClipInputs
+from tsal_mmpose.testing import moving_texture_clips, pack_clips
 
 SIZE = 64
 CODEC = dict(
@@ -101,47 +100,9 @@ def clip_batch(face_points, batch=2, clip_len=3, shift=(1, 1)):
     the other frames are packed as unlabelled; their true landmarks are
     ``frame 0 + t * shift``.
     """
-    rng = np.random.default_rng(0)
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        encode = GenerateTarget(encoder=CODEC)
-    pack = PackClipInputs()
-    flip_indices = list(range(68))
-    samples = []
-    for b in range(batch):
-        big = rng.integers(0, 255, (SIZE + 16, SIZE + 16, 3), np.uint8)
-        big = np.repeat(np.repeat(big[::4, ::4], 4, 0), 4, 1)
-        frames = []
-        for t in range(clip_len):
-            dx, dy = t * shift[0], t * shift[1]
-            # a point at (x, y) of frame 0 is at (x + dx, y + dy) in frame t
-            img = big[8 - dy:8 - dy + SIZE, 8 - dx:8 - dx + SIZE].copy()
-            kpts = (face_points + [dx, dy])[None].astype(np.float32)
-            frame = dict(
-                img=img,
-                img_shape=img.shape[:2],
-                ori_shape=img.shape[:2],
-                keypoints=kpts,
-                transformed_keypoints=kpts.copy(),
-                keypoints_visible=np.ones((1, 68), np.float32),
-                bbox=np.array([[0, 0, SIZE, SIZE]], np.float32),
-                bbox_score=np.ones(1, np.float32),
-                input_size=(SIZE, SIZE),
-                input_center=np.array([SIZE / 2, SIZE / 2], np.float32),
-                input_scale=np.array([SIZE, SIZE], np.float32),
-                flip_indices=flip_indices,
-                clip_len=clip_len,
-                frame_index=t,
-                labelled=t == 0,
-                gt_hidden=t != 0,
-                video_id=str(b),
-                frame_id=t + 1)
-            if t == 0:
-                frame = encode(frame)
-            frames.append(frame)
-        samples.append(pack(dict(frames=frames)))
-    return dict(
-        inputs=[s['inputs'] for s in samples],
-        data_samples=[s['data_samples'] for s in samples])
+    clips = moving_texture_clips(batch, clip_len, (SIZE, SIZE), seed=0,
+                                 shift=shift, face_points=face_points)
+    return pack_clips(clips, CODEC)
 
 
 def set_iter(it):
