@@ -1,10 +1,12 @@
 """TSALEstimator: one training step of both networks on a tiny clip batch."""
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
@@ -13,55 +15,22 @@ from mmpose.registry import MODELS
 import tsal_mmpose  # noqa: F401
 from tsal_mmpose.testing import moving_texture_clips, pack_clips
 
-SIZE = 64
-CODEC = dict(
-    type='TSALLabel', input_size=(SIZE, SIZE), heatmap_size=(16, 16),
-    sigma=1.0)
-# one network's parts, as TSALEstimator and TSALNetwork take them
-NETWORK = dict(
-    backbone=dict(
-        type='HRNet',
-        in_channels=3,
-        extra=dict(
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(1, ),
-                num_channels=(8, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='BASIC',
-                num_blocks=(1, 1),
-                num_channels=(8, 16)),
-            stage3=dict(
-                num_modules=1,
-                num_branches=3,
-                block='BASIC',
-                num_blocks=(1, 1, 1),
-                num_channels=(8, 16, 32)),
-            stage4=dict(
-                num_modules=1,
-                num_branches=4,
-                block='BASIC',
-                num_blocks=(1, 1, 1, 1),
-                num_channels=(8, 16, 32, 64),
-                multiscale_output=True),
-            upsample=dict(mode='bilinear', align_corners=False))),
-    neck=dict(type='FeatureMapProcessor', concat=True),
-    head=dict(
-        type='TSALHead',
-        in_channels=120,
-        deconv_out_channels=None,
-        conv_out_channels=(32, ),
-        conv_kernel_sizes=(1, ),
-        branch_channels=16,
-        decoder=CODEC),
-    motion_field=dict(
-        type='MotionFieldNeck', base_channels=8, stride=4,
-        num_coarse_levels=1),
-    test_cfg=dict(flip_test=False))
+TINY_CONFIG = Path(__file__).resolve().parents[3] / 'configs' / \
+    'tsal_tiny_synthetic.py'
+
+
+def _network_parts() -> dict:
+    """One network's parts (as TSALEstimator and TSALNetwork take them):
+    the tiny CPU config's, flip test off."""
+    model = Config.fromfile(str(TINY_CONFIG)).model.to_dict()
+    parts = {k: model[k] for k in ('backbone', 'neck', 'head', 'motion_field')}
+    parts['test_cfg'] = dict(flip_test=False)
+    return parts
+
+
+NETWORK = _network_parts()
+CODEC = NETWORK['head']['decoder']
+SIZE = CODEC['input_size'][0]
 PREPROCESSOR = dict(
     type='ClipDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
@@ -85,12 +54,12 @@ def build(**kwargs):
 
 @pytest.fixture(scope='module')
 def face_points(faces_dir):
-    """Real 300W landmarks of one face, scaled into the 64x64 input."""
+    """Real 300W landmarks of one face, scaled into the input."""
     ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
     kpts = np.array(ann['annotations'][0]['keypoints'],
                     np.float32).reshape(-1, 3)[:, :2]
     lo, hi = kpts.min(0), kpts.max(0)
-    return (kpts - lo) / (hi - lo).max() * 36 + 12
+    return (kpts - lo) / (hi - lo).max() * (0.56 * SIZE) + 0.19 * SIZE
 
 
 def clip_batch(face_points, batch=2, clip_len=3, shift=(1, 1)):
