@@ -369,9 +369,15 @@ def save_ced(curves: Mapping[str, ArrayLike],
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(6, 4.5), dpi=100)
+        # many curves or long names: the legend goes below the axes
+        below = len(curves) > 4 or max(map(len, curves), default=0) > 24
+        fig = Figure(figsize=(6, 4.5 + (0.2 * len(curves) if below else 0)),
+                     dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
+        if len(curves) > 10:  # the default cycle repeats after 10
+            from matplotlib import colormaps
+            ax.set_prop_cycle(color=colormaps['tab20'].colors)
         for name, errors in curves.items():
             x, y = ced_curve(errors)
             if x.size == 0:
@@ -390,8 +396,12 @@ def save_ced(curves: Mapping[str, ArrayLike],
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc='lower right')
-        fig.savefig(png_path)
+            if below:
+                ax.legend(loc='upper left', bbox_to_anchor=(0.0, -0.13),
+                          fontsize=8, frameon=False)
+            else:
+                ax.legend(loc='lower right')
+        fig.savefig(png_path, bbox_inches='tight')
 
 
 @METRICS.register_module()
