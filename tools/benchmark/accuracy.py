@@ -63,6 +63,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from mmengine.config import DictAction
+
 ROOT = Path(__file__).resolve().parents[2]
 ABLATIONS = ROOT / 'configs' / 'ablations'
 DEFAULT_CONFIG = ROOT / 'configs' / 'tsal_tiny_synthetic.py'
@@ -156,8 +158,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                       jobs=1)
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads per job (default 1)')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, metavar='KEY=VALUE',
                         help='overrides applied to every run')
     return parser.parse_args(argv)
 
@@ -171,18 +173,6 @@ def parse_value(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
-
-
-def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
-    """``['a.b=1', ...]`` -> ``{'a.b': 1, ...}``."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition('=')
-        if not sep or not key:
-            raise SystemExit(f'--cfg-options: expected KEY=VALUE, got '
-                             f'{item!r}')
-        out[key] = parse_value(value)
-    return out
 
 
 def plan_runs(args: argparse.Namespace) -> List[Run]:
@@ -242,7 +232,7 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
         cfg.model.unsup_weight.update(
             ramp_up=iters * 60 // 140, hold=iters * 110 // 140, total=iters)
     cfg.randomness = dict(seed=args.seed)
-    overrides = dict(parse_overrides(args.cfg_options), **run.overrides)
+    overrides = dict(args.cfg_options or {}, **run.overrides)
     if overrides:
         cfg.merge_from_dict(overrides)
     return cfg
