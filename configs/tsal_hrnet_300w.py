@@ -17,3 +17,5 @@ train_pipeline = _base_.train_pipeline[:-2] + [
     dict(type='PackPoseInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_evaluator = dict(sources=_base_.landmark_sources)  # p_M and p_C too
+test_evaluator = val_evaluator

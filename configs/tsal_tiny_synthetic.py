@@ -32,6 +32,7 @@ log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 
 codec = dict(input_size=input_size, heatmap_size=(24, 24), sigma=1.0)
+heatmap_loss_weight = 68 * 24 * 24  # N * h * w, see the base model config
 model = dict(
     backbone=dict(
         type='HRNet',
@@ -68,12 +69,14 @@ model = dict(
         in_channels=240,
         conv_out_channels=(64, ),
         branch_channels=0,
+        loss=dict(_base_.model.head.loss, loss_weight=heatmap_loss_weight),
         decoder=dict(_base_.codec, **codec)),
     motion_field=dict(
         type='MotionFieldNeck',
         base_channels=8,
         stride=4,
         max_displacement=3),
+    pseudo_loss=dict(loss_weight=heatmap_loss_weight),
     unsup_weight=dict(
         ramp_up=max_iters * 60 // 140,
         hold=max_iters * 110 // 140,
@@ -131,9 +134,5 @@ val_dataloader = dict(
         categories='annotations/categories.json',
         pipeline=val_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    _delete_=True,
-    type='FaceLandmarkMetric',
-    norm_modes=['inter_ocular', 'inter_pupil'],
-    thresholds=0.08)
+val_evaluator = dict(norm_mode=['inter_ocular', 'inter_pupil'])
 test_evaluator = val_evaluator

@@ -190,6 +190,37 @@ def test_metric_single_face_all_modes():
     }
 
 
+def test_metric_sources_by_hand():
+    """Other predictions of the same faces (e.g. p_M and p_C) are scored
+    with the ground truth's normalisers."""
+    metric = METRICS.build(
+        dict(type='FaceLandmarkMetric',
+             norm_modes=['inter_ocular', 'inter_pupil'],
+             sources=dict(lhr='keypoints_lhr', clor='keypoints_clor')))
+    samples = []
+    for dx_lhr, dx_clor in ((8.0, 0.0), (0.0, 16.0)):
+        sample = make_sample(PRED, GT)
+        sample['pred_instances']['keypoints_lhr'] = (GT + (dx_lhr, 0))[None]
+        sample['pred_instances']['keypoints_clor'] = (GT + (dx_clor, 0))[None]
+        samples.append(sample)
+    metric.process({}, samples)
+    res = metric.evaluate(2)
+    # every landmark of a face moved by dx: per-face NME dx / d
+    assert res['NME_inter_ocular_lhr'] == pytest.approx(100 * 4 / 80)
+    assert res['NME_inter_ocular_clor'] == pytest.approx(100 * 8 / 80)
+    assert res['NME_inter_pupil_lhr'] == pytest.approx(100 * 4 / 60)
+    assert res['NME_inter_pupil_clor'] == pytest.approx(100 * 8 / 60)
+    assert res['NME_inter_ocular'] == pytest.approx(100 * 11 / 68 / 80)
+    assert 'easy/NME_inter_ocular_lhr' not in res
+
+    missing = METRICS.build(
+        dict(type='FaceLandmarkMetric', sources=dict(lhr='keypoints_lhr')))
+    with pytest.raises(KeyError, match='no `keypoints_lhr`'):
+        missing.process({}, [make_sample(PRED, GT)])
+    with pytest.raises(ValueError, match='sources'):
+        FaceLandmarkMetric(sources={'p M': 'keypoints_lhr'})
+
+
 def approx32(value):
     """Tolerance for values computed from float32 sample coordinates."""
     return pytest.approx(value, rel=1e-5)

@@ -117,6 +117,9 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
                     metrics[f'{prefix}NME_{mode}'] = 100 * nme
                 metrics[f'AUC@0.08_{mode}'] = 30.0 - i
                 metrics[f'FR@0.08_{mode}'] = 10.0 + i
+            metrics['NME_inter_ocular_lhr'] = 100 * nme + 1
+            if i == 0:  # a run evaluated without the sources
+                metrics['NME_inter_ocular_clor'] = 100 * nme + 2
             results[run.name][net] = metrics
             folder = tool.metrics_dir(args, run, net) / 'test'
             folder.mkdir(parents=True)
@@ -128,7 +131,11 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
     text = tool.write_reports(args, runs, results)
     lines = text.splitlines()
     assert '| TSAL (teacher-student + SIC + MFDS), model.mu = 1 | student '\
-        '| 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 29.00 | 11.00 |' in lines
+        '| 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 29.00 | 11.00 | 7.50 '\
+        '| - |' in lines
+    assert '| TSAL (teacher-student + SIC + MFDS), model.mu = 0 | teacher '\
+        '| 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 30.00 | 10.00 | 6.00 '\
+        '| 7.00 |' in lines
     with open(args.work_dir / 'results.csv') as f:
         rows = list(csv.DictReader(f))
     assert [(r['run'], r['network']) for r in rows] == [
@@ -176,6 +183,7 @@ def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
             metrics = json.loads(
                 (work / run / f'eval_{net}' / 'metrics.json').read_text())
             assert metrics['NME_inter_ocular'] > 0
+            assert metrics['NME_inter_ocular_clor'] > 0  # p_C alone
     assert (work / 'ced.png').is_file()
     # a second call reuses everything
     assert tool.main(['--methods', 'baseline', 'tsal', '--iters', '2',

@@ -70,6 +70,8 @@ ABLATIONS = ROOT / 'configs' / 'ablations'
 DEFAULT_CONFIG = ROOT / 'configs' / 'tsal_tiny_synthetic.py'
 MODES = ('inter_ocular', 'inter_pupil')
 SPLITS = ('all', 'easy', 'hard')
+#: the head's other landmarks (FaceLandmarkMetric ``sources``): LHR, CLOR
+SOURCES = ('lhr', 'clor')
 
 #: name -> (variant file in configs/ablations or None, label); the order of
 #: the paper's Table 3.
@@ -407,6 +409,10 @@ def _report_progress(args: argparse.Namespace, runs: List[Run],
 # ----------------------------------------------------------------------
 # reports
 # ----------------------------------------------------------------------
+def _cell(value: float) -> str:
+    return '-' if math.isnan(value) else f'{value:.2f}'
+
+
 def _metric(metrics: dict, split: str, key: str) -> float:
     prefix = '' if split == 'all' else f'{split}/'
     return float(metrics.get(prefix + key, math.nan))
@@ -429,6 +435,9 @@ def result_rows(runs: List[Run],
                                                   f'AUC@0.08_{mode}')
                 row[f'FR@0.08_{mode}'] = _metric(metrics, 'all',
                                                  f'FR@0.08_{mode}')
+            for source in SOURCES:
+                row[f'NME_inter_ocular_{source}'] = _metric(
+                    metrics, 'all', f'NME_inter_ocular_{source}')
             rows.append(row)
     return rows
 
@@ -493,7 +502,7 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
 
     header = [
         'method', 'network', 'NME io', 'easy', 'hard', 'NME ip', 'easy',
-        'hard', 'AUC@0.08 io', 'FR@0.08 io'
+        'hard', 'AUC@0.08 io', 'FR@0.08 io', 'p_M io', 'p_C io'
     ]
     table = [
         '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)
@@ -504,6 +513,7 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
             cells += [f"{r[f'NME_{mode}/{s}']:.2f}" for s in SPLITS]
         cells += [f"{r['AUC@0.08_inter_ocular']:.2f}",
                   f"{r['FR@0.08_inter_ocular']:.2f}"]
+        cells += [_cell(r[f'NME_inter_ocular_{source}']) for source in SOURCES]
         table.append('| ' + ' | '.join(cells) + ' |')
     what = (f'sweep of `{args.sweep}`' if args.sweep else
             'the rows of the paper\'s Table 3')
@@ -519,7 +529,10 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         'held-out videos from other source faces, every frame evaluated. '
         'NME in % of the inter-ocular (io: outer eye corners) or '
         'inter-pupil (ip: eye centroids) distance; AUC and failure rate '
-        '(%) of the inter-ocular cumulative error distribution up to 0.08.',
+        '(%) of the inter-ocular cumulative error distribution up to 0.08. '
+        'The landmarks are the fused p = 0.8 p_M + 0.2 p_C; the last two '
+        'columns score the LHR landmarks p_M and the CLOR landmarks p_C '
+        'alone.',
         '', *table
     ]
     targets = check_targets(rows)

@@ -914,7 +914,7 @@ def _labelled(model: torch.nn.Module) -> Iterator[List[str]]:
         for fn in ('decode_heatmap_torch', 'decode_clor_torch',
                    'track_points', 'face_box_width'):
             wrap(tsal_estimator, fn, f'tsal.{fn}')
-        wrap(type(model), '_labelled_points', 'tsal._labelled_points',
+        wrap(type(model), 'labelled_points', 'tsal.labelled_points',
              static=True)
     try:
         yield labels

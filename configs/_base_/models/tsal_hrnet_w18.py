@@ -11,6 +11,15 @@ tsal_codec = dict(
     sigma=1.5,
     center_mode='bbox',
     gamma=0.8)
+# l_M and the pseudo-heatmap losses (Eqs. 4-5) are Dong et al.'s heatmap
+# regression error: squared error summed over landmarks and heatmap pixels,
+# averaged over images. mmpose's KeypointMSELoss averages over all three,
+# so its weight is N * h * w. (At mmpose's unit weight the heatmap term is
+# about 1e-3 and the centre and offset terms starve it: a supervised tiny
+# model reached 15.4% NME at weight 1 and 7.6% at N * h * w,
+# tools/benchmark/accuracy.py --sweep model.head.loss.loss_weight=...
+# --sweep-method baseline.)
+heatmap_loss_weight = 68 * 64 * 64
 network = dict(
     backbone=dict(
         type='HRNet',
@@ -56,10 +65,17 @@ network = dict(
         deconv_out_channels=None,
         conv_out_channels=(270, ),
         conv_kernel_sizes=(1, ),
-        # the offsets are in heatmap pixels (L1 about 10 at the start):
-        # down-weighted so that they do not swamp the heatmap MSE (~1e-3)
+        loss=dict(
+            type='KeypointMSELoss',
+            use_target_weight=True,
+            loss_weight=heatmap_loss_weight),
+        # centre-to-landmark offsets in heatmap pixels, weighted like
+        # CenterNet's size regression
         offset_loss=dict(
             type='L1Loss', use_target_weight=True, loss_weight=0.1),
         decoder=tsal_codec),
     motion_field=dict(type='MotionFieldNeck', stride=4),
     test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+# The head's predictions besides the fused p: FaceLandmarkMetric(sources=...)
+# reports their NME too.
+landmark_sources = dict(lhr='keypoints_lhr', clor='keypoints_clor')

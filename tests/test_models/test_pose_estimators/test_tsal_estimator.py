@@ -90,6 +90,16 @@ def test_structure_and_same_init():
     assert not hasattr(build(two_networks=False), 'student')
 
 
+def test_pseudo_labels_are_rendered_with_the_codec_sigma():
+    assert CODEC['sigma'] == 1.0
+    assert build().pseudo_loss.sigma == 1.0
+    explicit = build(pseudo_loss=dict(type='PseudoHeatmapLoss', sigma=2.0))
+    assert explicit.pseudo_loss.sigma == 2.0
+    no_decoder = dict(NETWORK['head'], decoder=None)
+    with pytest.raises(ValueError, match='model.pseudo_loss.sigma'):
+        build(head=no_decoder)
+
+
 def test_loss_terms_are_named_per_network(face_points):
     model = build()
     set_iter(50)

@@ -430,7 +430,11 @@ class FaceLandmarkMetric(BaseMetric):
 
     all in percent. Faces whose normaliser is undefined (0) or that have no
     visible landmark are left out of that mode's numbers and counted in the
-    log.
+    log. With ``sources``, the overall NME of other predictions of the same
+    faces is reported too (e.g. TSAL's LHR and CLOR landmarks ``p_M`` and
+    ``p_C`` beside the fused ``p``)::
+
+        NME_<m>_<name>                                # overall, per source
 
     Args:
         norm_mode (str | Sequence[str], optional): Normalisation mode(s), see
@@ -442,6 +446,11 @@ class FaceLandmarkMetric(BaseMetric):
             ``{'inter_pupil': ([96], [97])}`` or ``{'inter_ocular': (8, 9)}``.
         thresholds (float | Sequence[float]): AUC / failure thresholds
             (ratios). Default: 0.08.
+        sources (dict, optional): ``{name: field}`` of further predictions
+            to evaluate, each a ``pred_instances`` field shaped like
+            ``keypoints``, in the same image space; e.g. ``dict(
+            lhr='keypoints_lhr', clor='keypoints_clor')`` for a
+            ``TSALHead``. Defaults to None (only ``keypoints``).
         outfile_prefix (str, optional): Where to write the CED curves and the
             per-image errors. ``None`` (default) writes nothing. A directory
             (an existing one, or a path ending in ``/``) receives
@@ -458,6 +467,7 @@ class FaceLandmarkMetric(BaseMetric):
                  norm_modes: Optional[Sequence[str]] = None,
                  norm_indices: Optional[Dict[str, Any]] = None,
                  thresholds: Union[float, Sequence[float]] = 0.08,
+                 sources: Optional[Mapping[str, str]] = None,
                  outfile_prefix: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
@@ -487,6 +497,12 @@ class FaceLandmarkMetric(BaseMetric):
         self.thresholds: List[float] = [float(t) for t in thresholds]
         if not self.thresholds or min(self.thresholds) <= 0:
             raise ValueError(f'thresholds must be positive, got {thresholds}')
+        self.sources: Dict[str, str] = dict(sources or {})
+        for name, field in self.sources.items():
+            if not (isinstance(name, str) and name.isidentifier()
+                    and isinstance(field, str) and field):
+                raise ValueError('sources must map identifiers to '
+                                 f'pred_instances fields, got {sources!r}')
         self.outfile_prefix = outfile_prefix
         # num_keypoints -> {mode: resolved indices}; filled lazily so that a
         # mode undefined for the markup fails on the first batch.
@@ -513,15 +529,11 @@ class FaceLandmarkMetric(BaseMetric):
             return record
         gt_inst = sample['gt_instances']
         gt = _to_numpy(gt_inst['keypoints'])
-        pred = _to_numpy(sample['pred_instances']['keypoints'])
         if gt.ndim == 2:
             gt = gt[None]
-        if pred.ndim == 2:
-            pred = pred[None]
-        if pred.shape != gt.shape:
-            raise ValueError(
-                f'{record["img_path"]}: predicted keypoints {pred.shape} and '
-                f'ground truth {gt.shape} differ in shape')
+        preds = {'': self._prediction(sample, 'keypoints', gt.shape)}
+        for name, field in self.sources.items():
+            preds[name] = self._prediction(sample, field, gt.shape)
         num_faces, num_kpts = gt.shape[:2]
         if 'keypoints_visible' in gt_inst:
             mask = _to_numpy(gt_inst['keypoints_visible'])
@@ -529,14 +541,39 @@ class FaceLandmarkMetric(BaseMetric):
         else:
             mask = np.ones((num_faces, num_kpts), dtype=bool)
         bboxes = gt_inst['bboxes'] if 'bboxes' in gt_inst else None
+        record['source_nme'] = {name: {} for name in self.sources}
         for mode, idx in self._indices_for(num_kpts).items():
             if mode == 'bbox' and bboxes is None:
                 raise ValueError(
                     f"{record['img_path']}: norm mode 'bbox' needs "
                     'gt_instances.bboxes')
             norm = norm_factors(gt, mode, idx, mask=mask, bboxes=bboxes)
-            record['nme'][mode] = face_nme(pred, gt, mask, norm).tolist()
+            for name, pred in preds.items():
+                nme = face_nme(pred, gt, mask, norm).tolist()
+                if name:
+                    record['source_nme'][name][mode] = nme
+                else:
+                    record['nme'][mode] = nme
         return record
+
+    @staticmethod
+    def _prediction(sample: Mapping[str, Any], field: str,
+                    shape: Tuple[int, ...]) -> np.ndarray:
+        """``pred_instances[field]`` as ``[M, N, 2]``, checked against the
+        ground truth's shape."""
+        img_path = sample.get('img_path', '')
+        pred_inst = sample['pred_instances']
+        if field not in pred_inst:
+            raise KeyError(f'{img_path}: pred_instances has no `{field}` '
+                           f'(fields: {sorted(pred_inst)})')
+        pred = _to_numpy(pred_inst[field])
+        if pred.ndim == 2:
+            pred = pred[None]
+        if pred.shape != tuple(shape):
+            raise ValueError(
+                f'{img_path}: predicted {field} {pred.shape} and ground '
+                f'truth {tuple(shape)} differ in shape')
+        return pred
 
     def process(self, data_batch: Any,
                 data_samples: Sequence[Mapping[str, Any]]) -> None:
@@ -619,6 +656,14 @@ class FaceLandmarkMetric(BaseMetric):
                     metrics[f'{key}FR@{thr:g}_{mode}'] = failure_rate(
                         valid, thr)
                 curves[mode][name] = valid
+            for source in self.sources:
+                errors = np.asarray([
+                    e for r in used for e in r['source_nme'][source][mode]
+                ], dtype=float)
+                valid = errors[np.isfinite(errors)]
+                metrics[f'NME_{mode}_{source}'] = (
+                    float(100.0 * valid.mean())
+                    if valid.size else float('nan'))
 
         if self.outfile_prefix:
             self._save(curves, used)

@@ -86,7 +86,9 @@ class TSALEstimator(BasePoseEstimator):
             :func:`unsup_weight`. Defaults to the paper's 60/110/140 epochs.
         sic_loss (dict): Config of the SIC loss.
         mfds_loss (dict): Config of the MFDS loss.
-        pseudo_loss (dict): Config of the pseudo-heatmap loss.
+        pseudo_loss (dict): Config of the pseudo-heatmap loss; without a
+            ``sigma`` it takes the head codec's, so that pseudo-labels are
+            rendered like the labelled targets.
         data_preprocessor (dict, optional): Usually a
             :class:`ClipDataPreprocessor`.
         init_cfg (dict, optional): Initialisation config.
@@ -154,8 +156,23 @@ class TSALEstimator(BasePoseEstimator):
         self.unsup_weight_cfg = dict(unsup_weight)
         self.sic_loss = MODELS.build(sic_loss)
         self.mfds_loss = MODELS.build(mfds_loss)
-        self.pseudo_loss = MODELS.build(pseudo_loss)
+        self.pseudo_loss = MODELS.build(
+            self._with_codec_sigma(pseudo_loss, head))
         self._register_load_state_dict_pre_hook(self._load_state_dict_pre_hook)
+
+    @staticmethod
+    def _with_codec_sigma(pseudo_loss: ConfigType,
+                          head: ConfigType) -> dict:
+        """``pseudo_loss`` with the head codec's sigma unless it sets one."""
+        pseudo_loss = dict(pseudo_loss)
+        if 'sigma' not in pseudo_loss:
+            sigma = (head.get('decoder') or {}).get('sigma')
+            if sigma is None:
+                raise ValueError(
+                    'pseudo_loss has no `sigma` and the head has no decoder '
+                    'with one; set model.pseudo_loss.sigma')
+            pseudo_loss['sigma'] = sigma
+        return pseudo_loss
 
     # ------------------------------------------------------------------
     # structure
@@ -294,8 +311,8 @@ class TSALEstimator(BasePoseEstimator):
             tracked = track_points(flows, p_m[:, 0])[:, -1]
             losses['loss_mfds'] = w * self.mfds_loss(tracked, p_m[:, -1])
         if self.use_pseudo_labels:
-            labels, valid = self._labelled_points(net, data_samples,
-                                                  clip_len, hm_w, heatmaps)
+            labels, valid = self.labelled_points(net, data_samples,
+                                                 clip_len, hm_w, heatmaps)
             if valid.any():
                 tracks = track_points(flows.detach(), labels)[:, 1:]
                 if role == 'teacher':
@@ -312,14 +329,22 @@ class TSALEstimator(BasePoseEstimator):
         return losses
 
     @staticmethod
-    def _labelled_points(net: TSALNetwork, data_samples: SampleList,
-                         clip_len: int, heatmap_width: int,
-                         like: Tensor) -> Tuple[Tensor, Tensor]:
+    def labelled_points(net: TSALNetwork, data_samples: SampleList,
+                        clip_len: int, heatmap_width: int,
+                        like: Tensor) -> Tuple[Tensor, Tensor]:
         """The labelled landmarks p_l of each clip's frame 0.
 
         Read from the frame's encoded targets (integer face centre + CLOR
         offsets, exactly the transformed landmarks in heatmap pixels), so
         the crop and augmentation of the pipeline are already applied.
+
+        Args:
+            net (TSALNetwork): The network whose head encoded the targets.
+            data_samples (list[PoseDataSample]): ``B*K`` frame samples,
+                clip-major.
+            clip_len (int): K.
+            heatmap_width (int): Width of the heatmaps (pixel indices).
+            like (Tensor): Any tensor of the wanted dtype and device.
 
         Returns:
             tuple: points [B, N, 2] in heatmap pixels, and a bool mask [B] of
