@@ -98,6 +98,7 @@ def test_pseudo_labels_are_rendered_with_the_codec_sigma():
     no_decoder = dict(NETWORK['head'], decoder=None)
     with pytest.raises(ValueError, match='model.pseudo_loss.sigma'):
         build(head=no_decoder)
+    build(head=no_decoder, use_pseudo_labels=False)  # not needed then
 
 
 def test_loss_terms_are_named_per_network(face_points):

@@ -157,16 +157,19 @@ class TSALEstimator(BasePoseEstimator):
         self.sic_loss = MODELS.build(sic_loss)
         self.mfds_loss = MODELS.build(mfds_loss)
         self.pseudo_loss = MODELS.build(
-            self._with_codec_sigma(pseudo_loss, head))
+            self._with_codec_sigma(pseudo_loss, head, use_pseudo_labels))
         self._register_load_state_dict_pre_hook(self._load_state_dict_pre_hook)
 
     @staticmethod
-    def _with_codec_sigma(pseudo_loss: ConfigType,
-                          head: ConfigType) -> dict:
-        """``pseudo_loss`` with the head codec's sigma unless it sets one."""
+    def _with_codec_sigma(pseudo_loss: ConfigType, head: ConfigType,
+                          required: bool) -> dict:
+        """``pseudo_loss`` with the head codec's sigma unless it sets one
+        (an error if it is ``required`` and there is none)."""
         pseudo_loss = dict(pseudo_loss)
         if 'sigma' not in pseudo_loss:
             sigma = (head.get('decoder') or {}).get('sigma')
+            if sigma is None and not required:
+                return pseudo_loss
             if sigma is None:
                 raise ValueError(
                     'pseudo_loss has no `sigma` and the head has no decoder '
