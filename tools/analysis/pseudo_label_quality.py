@@ -105,7 +105,6 @@ def clip_sources(model: torch.nn.Module, network: str,
     tracks = track_points(flows, labels)
     p_m = decode_heatmap_torch(heatmaps).view(shape)
     p_c = decode_clor_torch(center, offsets)[0].view(shape)
-    gamma = net.head.decoder.gamma
     hidden = torch.zeros(shape)
     for i, sample in enumerate(samples):
         if 'hidden_transformed_keypoints' in sample.gt_instances:
@@ -117,7 +116,7 @@ def clip_sources(model: torch.nn.Module, network: str,
         'p_M': p_m,
         'p_C': p_c,
         'student targets': student_pseudo_targets(tracks, p_c, model.mu),
-        'p': gamma * p_m + (1 - gamma) * p_c,
+        'p': net.head.decoder.fuse(p_m, p_c),
         'annotation': hidden,
     }
     return {k: v.float().cpu().numpy() * stride for k, v in points.items()}

@@ -15,6 +15,9 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.codecs.utils import (get_heatmap_maximum, refine_keypoints,
                                  refine_keypoints_dark)
 from mmpose.registry import KEYPOINT_CODECS
+from torch import Tensor
+
+ArrayOrTensor = Union[np.ndarray, Tensor]
 
 __all__ = [
     'TSALLabel', 'centernet_gaussian_radius', 'landmark_gaussian_heatmaps'
@@ -350,15 +353,16 @@ class TSALLabel(BaseKeypointCodec):
         scores = np.full((1, num), flat[idx], dtype=np.float32)
         return keypoints[None] * self.scale_factor, scores
 
-    def fuse(self, p_m: np.ndarray, p_c: np.ndarray) -> np.ndarray:
+    def fuse(self, p_m: ArrayOrTensor, p_c: ArrayOrTensor) -> ArrayOrTensor:
         """Test-time fusion ``p = gamma p_M + (1 - gamma) p_C`` (Sec. 3.2).
 
         Args:
-            p_m (np.ndarray): ``[..., N, 2]``.
-            p_c (np.ndarray): ``[..., N, 2]`` (same unit as ``p_m``).
+            p_m (np.ndarray | Tensor): ``[..., N, 2]``.
+            p_c (np.ndarray | Tensor): ``[..., N, 2]`` (same unit and type
+                as ``p_m``).
 
         Returns:
-            np.ndarray: ``[..., N, 2]``.
+            np.ndarray | Tensor: ``[..., N, 2]``.
         """
         return self.gamma * p_m + (1.0 - self.gamma) * p_c
 

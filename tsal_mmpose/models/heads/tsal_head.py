@@ -352,7 +352,7 @@ class TSALHead(BaseHead):
             p_c = decode_clor_torch(center, offsets)[0]
             scale = p_m.new_tensor(codec.scale_factor)
             p_m, p_c = p_m * scale, p_c * scale
-            fused = codec.gamma * p_m + (1.0 - codec.gamma) * p_c
+            fused = codec.fuse(p_m, p_c)
             arrays = [to_numpy(x) for x in (fused, scores, p_m, p_c)]
         return [
             InstanceData(
