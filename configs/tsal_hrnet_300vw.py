@@ -34,8 +34,9 @@ model = dict(
     # a mean over 2N coordinates: at weight 1e-3 SIC already overrules the
     # offset labels and the CLOR landmarks p_C degrade. A single network on
     # the embedded benchmark (tools/benchmark/accuracy.py --sweep
-    # model.sic_loss.loss_weight=... --sweep-method single_sic): NME 7.63
-    # without SIC, 7.87 / 8.03 / 10.00 / 13.79 at 1e-5 / 1e-4 / 1e-3 / 1e-2.
+    # model.sic_loss.loss_weight=... --sweep-method single_sic, offset
+    # weight 0.1 then): NME 7.63 without SIC, 7.87 / 8.03 / 10.00 / 13.79
+    # at 1e-5 / 1e-4 / 1e-3 / 1e-2.
     # L_D is in heatmap pixels and trains the motion field only.
     sic_loss=dict(type='SICLoss', loss_weight=1e-4),
     mfds_loss=dict(type='MFDSLoss', loss_weight=0.1),

@@ -44,6 +44,12 @@ def test_runs_and_configs_of_the_table_3_rows(tmp_path):
     ]
     ts_sic = tool.build_config(args, runs['ts_sic'])
     assert ts_sic.model.use_sic and not ts_sic.model.use_mfds
+    # the reference row: the baseline with every frame labelled
+    assert runs['all_labelled'].networks == ['teacher']
+    reference = tool.build_config(args, runs['all_labelled'])
+    assert reference.train_dataloader.dataset.label_stride == 1
+    assert base.train_dataloader.dataset.label_stride == 10
+    assert reference.model == base.model
     # the schedule keeps the paper's proportions at --iters (140 here)
     tsal = tool.build_config(args, runs['tsal'])
     assert tsal.train_cfg.max_iters == 140
@@ -98,6 +104,12 @@ def test_targets_are_checked_from_the_rows():
     assert lines[1].endswith('NOT met')
     assert lines[2].endswith('NOT met')  # the student (9.2) is better
     assert tool.check_targets(rows[:2]) == []  # no TSAL row
+    rows.append(_row(tool, 'all_labelled', 'teacher', 9.0, 24.0))
+    lines = tool.check_targets(rows)
+    assert len(lines) == 5
+    assert lines[4].startswith('- Reference, not a target: with every '
+                               'frame labelled the baseline reaches 9.00, '
+                               '+10.0% lower')
 
 
 def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
@@ -150,6 +162,26 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
     assert len(groups) == 4
 
 
+def test_outputs_of_another_config_are_refused(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--methods', 'baseline')
+    runs = tool.plan_runs(args)
+    tool.write_configs(args, runs)
+    config = tool.config_of(args, runs[0])
+    first = config.read_text()
+    (args.work_dir / 'baseline').mkdir()  # outputs of that config
+    tool.write_configs(args, runs)  # the same config: reused
+    assert config.read_text() == first
+    changed = args_for(tool, tmp_path, '--methods', 'baseline',
+                       '--cfg-options', 'model.head.offset_loss.loss_weight=2')
+    with pytest.raises(SystemExit, match='configs/baseline.py differs'):
+        tool.write_configs(changed, tool.plan_runs(changed))
+    assert config.read_text() == first
+    (args.work_dir / 'baseline').rmdir()  # no outputs: rewritten
+    tool.write_configs(changed, tool.plan_runs(changed))
+    assert 'loss_weight=2' in config.read_text()
+
+
 def test_data_settings_mismatch_is_refused(tmp_path):
     tool = load_tool()
     args = args_for(tool, tmp_path)
@@ -166,14 +198,18 @@ def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
     """Two rows for 2 iterations on the tiny embedded benchmark."""
     tool = load_tool()
     work = tmp_path / 'work'
-    text = tool.main([
+    argv = [
         '--methods', 'baseline', 'tsal', '--iters', '2', '--data-root',
-        str(synthetic_300vw), '--work-dir', str(work), '--cfg-options',
-        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        str(synthetic_300vw), '--work-dir', str(work)
+    ]
+    options = [
+        '--cfg-options', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0',
         'val_dataloader.persistent_workers=False'
-    ])
+    ]
+    text = tool.main(argv + options)
     assert 'supervised-only baseline | teacher' in text
     assert 'TSAL (teacher-student + SIC + MFDS) | student' in text
     for run, nets in (('baseline', ['teacher']),
@@ -185,7 +221,7 @@ def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
             assert metrics['NME_inter_ocular'] > 0
             assert metrics['NME_inter_ocular_clor'] > 0  # p_C alone
     assert (work / 'ced.png').is_file()
-    # a second call reuses everything
-    assert tool.main(['--methods', 'baseline', 'tsal', '--iters', '2',
-                      '--data-root', str(synthetic_300vw), '--work-dir',
-                      str(work)]) == text
+    # a second call reuses everything; with another config it stops
+    assert tool.main(argv + options) == text
+    with pytest.raises(SystemExit, match='configs/baseline.py differs'):
+        tool.main(argv)

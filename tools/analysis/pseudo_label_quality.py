@@ -48,10 +48,6 @@ if str(ROOT) not in sys.path:
 
 import tsal_mmpose  # noqa: E402,F401
 from tsal_mmpose.evaluation.metrics import face_nme, norm_factors  # noqa: E402
-from tsal_mmpose.models.losses import student_pseudo_targets  # noqa: E402
-from tsal_mmpose.models.utils.flow_ops import track_points  # noqa: E402
-from tsal_mmpose.models.utils.keypoint_decoding import (  # noqa: E402
-    decode_clor_torch, decode_heatmap_torch)
 from tsal_mmpose.utils import allow_mmengine_checkpoints  # noqa: E402
 
 SOURCES = ('tracks', 'p_M', 'p_C', 'student targets', 'p')
@@ -91,31 +87,30 @@ def clip_sources(model: torch.nn.Module, network: str,
     clip_len = int(samples[0].metainfo['clip_len'])
     num_clips = len(samples) // clip_len
     net = getattr(model, network)
-    heatmaps, center, offsets = net.head.forward(net.extract_feat(inputs))
-    num_kpts, hm_w = heatmaps.shape[1], heatmaps.shape[-1]
+    outputs = net.head.forward(net.extract_feat(inputs))
+    num_kpts, hm_w = outputs[0].shape[1], outputs[0].shape[-1]
     stride = inputs.shape[-1] / hm_w
     shape = (num_clips, clip_len, num_kpts, 2)
     flows = net.motion_field(
         inputs.view(num_clips, clip_len, *inputs.shape[1:]))
-    labels, valid = model.labelled_points(net, samples, clip_len, hm_w,
-                                          heatmaps)
+    # the same sources and targets as the training loss
+    p_m, p_c, _ = model.clip_detections(outputs, clip_len)
+    tracks, valid = model.clip_tracks(net, flows, samples, clip_len,
+                                      outputs[0])
     if not bool(valid.all()):
         raise ValueError('every training clip should start with a labelled '
                          'frame; check the config\'s training dataset')
-    tracks = track_points(flows, labels)
-    p_m = decode_heatmap_torch(heatmaps).view(shape)
-    p_c = decode_clor_torch(center, offsets)[0].view(shape)
     hidden = torch.zeros(shape)
     for i, sample in enumerate(samples):
         if 'hidden_transformed_keypoints' in sample.gt_instances:
             hidden[i // clip_len, i % clip_len] = torch.as_tensor(
                 sample.gt_instances.hidden_transformed_keypoints[0]) / stride
-    hidden[:, 0] = labels
+    hidden[:, 0] = tracks[:, 0]  # p_l
     points = {
         'tracks': tracks,
         'p_M': p_m,
         'p_C': p_c,
-        'student targets': student_pseudo_targets(tracks, p_c, model.mu),
+        'student targets': model.pseudo_targets('student', tracks, p_c),
         'p': net.head.decoder.fuse(p_m, p_c),
         'annotation': hidden,
     }

@@ -20,7 +20,13 @@ base config (``configs/tsal_tiny_synthetic.py`` by default) with
 ``ts_sic``                teacher-student + SIC
 ``ts_mfds``               teacher-student + MFDS
 ``tsal``                  the base config: teacher-student + SIC + MFDS
+``all_labelled``          reference: the baseline with every training frame
+                          labelled (label_stride 1), the same budget
 ========================  ==============================================
+
+The ``all_labelled`` row is not in the paper's table; it measures how much
+labels on the unlabelled frames could give at this budget, the room that
+semi-supervision has to fill.
 
 ``--sweep KEY=V1,V2,...`` trains one method (``--sweep-method``, the full
 TSAL by default) once per value of one config key instead (e.g.
@@ -32,12 +38,14 @@ checked), ``results.csv``, ``ced.png`` / ``ced.csv`` (all methods, one
 plot), ``sweep.png`` for a sweep, and one folder per run with its config,
 training log, checkpoints and metrics. Every step is skipped when its
 output exists and an interrupted training resumes from its last
-checkpoint, so rerunning the command continues an interrupted benchmark.
+checkpoint, so rerunning the command continues an interrupted benchmark;
+outputs made from another config (changed package configs or options)
+stop the run with the file named, instead of being reused.
 ``--jobs N`` runs N trainings at a time, each with one torch thread.
 
 Examples::
 
-    # reduced scale on 2 CPU cores (about an hour)
+    # reduced scale on 2 CPU cores (about 25 minutes)
     python tools/benchmark/accuracy.py --jobs 2
     # mu sweep (Fig. 6) at reduced scale
     python tools/benchmark/accuracy.py --sweep model.mu=0,0.2,0.4,0.6,0.8,1 \\
@@ -61,7 +69,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 
@@ -73,22 +81,26 @@ SPLITS = ('all', 'easy', 'hard')
 #: the head's other landmarks (FaceLandmarkMetric ``sources``): LHR, CLOR
 SOURCES = ('lhr', 'clor')
 
-#: name -> (variant file in configs/ablations or None, label); the order of
-#: the paper's Table 3.
+#: name -> (variant files in configs/ablations, applied in order; label);
+#: the order of the paper's Table 3, then the reference row.
 METHODS = {
-    'baseline': ('baseline.py', 'supervised-only baseline'),
-    'single_sic': ('single_sic.py', 'single network + SIC'),
-    'single_mfds': ('single_mfds.py', 'single network + MFDS'),
-    'single_sic_mfds': ('single_sic_mfds.py', 'single network + SIC + MFDS'),
-    'mean_teacher': ('mean_teacher.py', 'Mean Teacher (v=1, lambda=0.999)'),
-    'ts': ('ts.py', 'teacher-student'),
-    'ts_sic': ('ts_sic.py', 'teacher-student + SIC'),
-    'ts_mfds': ('ts_mfds.py', 'teacher-student + MFDS'),
-    'tsal': (None, 'TSAL (teacher-student + SIC + MFDS)'),
+    'baseline': (('baseline.py', ), 'supervised-only baseline'),
+    'single_sic': (('single_sic.py', ), 'single network + SIC'),
+    'single_mfds': (('single_mfds.py', ), 'single network + MFDS'),
+    'single_sic_mfds': (('single_sic_mfds.py', ),
+                        'single network + SIC + MFDS'),
+    'mean_teacher': (('mean_teacher.py', ),
+                     'Mean Teacher (v=1, lambda=0.999)'),
+    'ts': (('ts.py', ), 'teacher-student'),
+    'ts_sic': (('ts_sic.py', ), 'teacher-student + SIC'),
+    'ts_mfds': (('ts_mfds.py', ), 'teacher-student + MFDS'),
+    'tsal': ((), 'TSAL (teacher-student + SIC + MFDS)'),
+    'all_labelled': (('baseline.py', 'all_labelled.py'),
+                     'reference: supervised, every frame labelled'),
 }
 #: the rows the issue's benchmark compares (``--methods`` default)
 DEFAULT_METHODS = ('baseline', 'mean_teacher', 'ts', 'ts_sic', 'ts_mfds',
-                   'tsal')
+                   'tsal', 'all_labelled')
 _T0 = time.monotonic()
 _PRINT = threading.Lock()
 
@@ -106,14 +118,15 @@ class Run:
     Attributes:
         name (str): Folder name under the work dir.
         label (str): Row label.
-        variant (Path, optional): Ablation file applied to the base config.
+        variants (tuple[Path]): Ablation files applied to the base config,
+            in order.
         overrides (dict): Further ``cfg-options`` (a sweep value).
         networks (list[str]): The networks to evaluate.
         sweep_value (Any): The swept value, if any.
     """
     name: str
     label: str
-    variant: Optional[Path] = None
+    variants: Tuple[Path, ...] = ()
     overrides: Dict[str, Any] = field(default_factory=dict)
     networks: List[str] = field(default_factory=list)
     sweep_value: Any = None
@@ -184,7 +197,7 @@ def plan_runs(args: argparse.Namespace) -> List[Run]:
         if not sep or not values:
             raise SystemExit('--sweep: expected KEY=V1,V2,..., got '
                              f'{args.sweep!r}')
-        variant, label = METHODS[args.sweep_method]
+        variants, label = METHODS[args.sweep_method]
         runs = []
         for text in values.split(','):
             value = parse_value(text)
@@ -192,15 +205,15 @@ def plan_runs(args: argparse.Namespace) -> List[Run]:
                           f'{key.split(".")[-1]}_{text}')
             runs.append(
                 Run(name=slug, label=f'{label}, {key} = {text}',
-                    variant=None if variant is None else ABLATIONS / variant,
+                    variants=tuple(ABLATIONS / v for v in variants),
                     overrides={key: value}, sweep_value=value))
     else:
         runs = []
         for name in args.methods:
-            variant, label = METHODS[name]
+            variants, label = METHODS[name]
             runs.append(
                 Run(name=name, label=label,
-                    variant=None if variant is None else ABLATIONS / variant))
+                    variants=tuple(ABLATIONS / v for v in variants)))
     for run in runs:
         model = build_config(args, run).model
         run.networks = (['teacher', 'student']
@@ -209,7 +222,7 @@ def plan_runs(args: argparse.Namespace) -> List[Run]:
 
 
 def build_config(args: argparse.Namespace, run: Run) -> Any:
-    """The base config with the run's variant, data, length and overrides.
+    """The base config with the run's variants, data, length and overrides.
 
     The schedule keeps the base config's proportions at ``--iters``: the
     learning rate drops at 90/140 and 120/140 of the run and w(t) ramps up
@@ -219,8 +232,8 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
 
     from tsal_mmpose.utils import apply_variant
     cfg = Config.fromfile(str(args.config))
-    if run.variant is not None:
-        apply_variant(cfg, run.variant)
+    for variant in run.variants:
+        apply_variant(cfg, variant)
     root = f'{args.data_root}/'
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = root
@@ -298,11 +311,28 @@ def config_of(args: argparse.Namespace, run: Run) -> Path:
 
 def write_configs(args: argparse.Namespace, runs: List[Run]) -> None:
     """Dump every run's config (in this thread: building mmengine configs
-    is not thread-safe)."""
+    is not thread-safe).
+
+    Outputs are reused only for the config they were made with: a run
+    folder whose dumped config differs from this run's (the package's
+    configs changed, other ``--cfg-options``) stops the benchmark, naming
+    the file, rather than reporting the old model's numbers.
+    """
+    import tempfile
     for run in runs:
         config = config_of(args, run)
         config.parent.mkdir(parents=True, exist_ok=True)
-        build_config(args, run).dump(str(config))
+        with tempfile.TemporaryDirectory(dir=config.parent) as tmp:
+            fresh = Path(tmp) / config.name
+            build_config(args, run).dump(str(fresh))
+            folder = args.work_dir / run.name
+            if (folder.exists() and config.is_file()
+                    and config.read_text() != fresh.read_text()):
+                raise SystemExit(
+                    f'{folder} holds the outputs of another config than '
+                    f'this run\'s ({config} differs from it): pass --fresh '
+                    'to train again, or another --work-dir')
+            shutil.move(str(fresh), str(config))
 
 
 def train(args: argparse.Namespace, run: Run) -> Path:
@@ -447,7 +477,8 @@ def check_targets(rows: List[dict]) -> List[str]:
 
     TSAL's teacher at least 10% below the supervised-only baseline and
     below Mean Teacher, better than its own student, and with a higher
-    AUC@0.08 than both.
+    AUC@0.08 than both; with an ``all_labelled`` row, the baseline's gain
+    from labelling every frame is stated beside them.
     """
     def find(run: str, net: str = 'teacher') -> Optional[dict]:
         return next((r for r in rows if r['run'] == run
@@ -485,6 +516,14 @@ def check_targets(rows: List[dict]) -> List[str]:
         lines.append(f'- TSAL teacher AUC@0.08 {tsal[auc]:.2f} above '
                      f'{" and ".join(others)} (best {best:.2f}): '
                      f'{verdict(tsal[auc] > best)}')
+    reference = find('all_labelled')
+    if base is not None and reference is not None:
+        room = 1 - reference[nme] / base[nme]
+        lines.append(f'- Reference, not a target: with every frame labelled '
+                     f'the baseline reaches {reference[nme]:.2f}, '
+                     f'{100 * room:+.1f}% lower than with one in ten: the '
+                     'room that labels of the unlabelled frames give at this '
+                     'budget')
     return lines
 
 
@@ -525,7 +564,8 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         f'{args.iters} training iterations per model, seed {args.seed}; '
         f'embedded benchmark `{args.data_root.name}`: {args.train_videos} '
         f'training videos x {args.frames} frames, one labelled frame in '
-        f'ten; test: {args.test_videos} easy + {args.test_videos} hard '
+        f'ten (every frame for the reference row); test: '
+        f'{args.test_videos} easy + {args.test_videos} hard '
         'held-out videos from other source faces, every frame evaluated. '
         'NME in % of the inter-ocular (io: outer eye corners) or '
         'inter-pupil (ip: eye centroids) distance; AUC and failure rate '

@@ -285,9 +285,8 @@ class TSALEstimator(BasePoseEstimator):
         if clip_len < 2 or not net.with_motion_field:
             return losses
 
-        heatmaps, center_logits, offset_map = outputs
-        num_frames, num_kpts, hm_h, hm_w = heatmaps.shape
-        batch = num_frames // clip_len
+        heatmaps = outputs[0]
+        batch = heatmaps.shape[0] // clip_len
         images = inputs.view(batch, clip_len, *inputs.shape[1:])
         mfe = net.motion_field
         # flows [B, K-1, 2, h, w] in heatmap pixels (l_E, Eq. 1)
@@ -297,39 +296,97 @@ class TSALEstimator(BasePoseEstimator):
             flows, backward_flows = mfe(images), None
         losses.update(mfe.loss(images, flows, backward_flows))
 
-        p_m = decode_heatmap_torch(heatmaps.detach())
-        p_c, offsets_at_center, _ = decode_clor_torch(center_logits,
-                                                      offset_map)
-        p_m = p_m.view(batch, clip_len, num_kpts, 2)
-        p_c = p_c.view(batch, clip_len, num_kpts, 2)
-
+        p_m, p_c, offsets_at_center = self.clip_detections(outputs, clip_len)
         if self.use_sic:
             # Eq. 2: box_w of the CLOR landmarks of each frame is a scale,
             # not a target: no gradient through it.
             box_w = face_box_width(p_c).detach()
-            losses['loss_sic'] = self.sic_loss(
-                offsets_at_center.view(batch, clip_len, num_kpts, 2), box_w)
+            losses['loss_sic'] = self.sic_loss(offsets_at_center, box_w)
         if self.use_mfds:
             # Eq. 3: track the frame-0 detection to frame K-1 through V.
             tracked = track_points(flows, p_m[:, 0])[:, -1]
             losses['loss_mfds'] = w * self.mfds_loss(tracked, p_m[:, -1])
         if self.use_pseudo_labels:
-            labels, valid = self.labelled_points(net, data_samples,
-                                                 clip_len, hm_w, heatmaps)
+            tracks, valid = self.clip_tracks(net, flows.detach(),
+                                             data_samples, clip_len, heatmaps)
             if valid.any():
-                tracks = track_points(flows.detach(), labels)[:, 1:]
-                if role == 'teacher':
-                    targets = tracks  # Eq. 4
-                else:
-                    targets = student_pseudo_targets(
-                        tracks, p_c[:, 1:], self.mu)  # Eq. 5
-                pred = heatmaps.view(batch, clip_len, num_kpts, hm_h,
-                                     hm_w)[:, 1:]
+                targets = self.pseudo_targets(role, tracks[:, 1:],
+                                              p_c[:, 1:])
+                pred = heatmaps.view(batch, clip_len,
+                                     *heatmaps.shape[1:])[:, 1:]
                 losses['loss_pseudo'] = w * self.pseudo_loss(
-                    pred[valid], targets[valid].detach())
+                    pred[valid], targets[valid])
             else:
                 losses['loss_pseudo'] = heatmaps.sum() * 0.0
         return losses
+
+    @staticmethod
+    def clip_detections(outputs: Tuple[Tensor, Tensor, Tensor],
+                        clip_len: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """The two detection sources of every clip frame (Sec. 3.1).
+
+        Args:
+            outputs (tuple): The head's ``(H [B*K, N, h, w], C [B*K, 1, h,
+                w], O [B*K, 2N, h, w])``, clip-major.
+            clip_len (int): K.
+
+        Returns:
+            tuple: ``[B, K, N, 2]`` each, heatmap pixels: p_M (heatmap
+            maxima, no gradient), p_C (face-centre peak + offsets, with the
+            offsets' gradient) and the offsets read at the centre (with
+            gradient, the input of L_I, Eq. 2).
+        """
+        heatmaps, center_logits, offset_map = outputs
+        num_frames, num_kpts = heatmaps.shape[:2]
+        shape = (num_frames // clip_len, clip_len, num_kpts, 2)
+        p_m = decode_heatmap_torch(heatmaps.detach())
+        p_c, offsets_at_center, _ = decode_clor_torch(center_logits,
+                                                      offset_map)
+        return p_m.view(shape), p_c.view(shape), offsets_at_center.view(shape)
+
+    def clip_tracks(self, net: TSALNetwork, flows: Tensor,
+                    data_samples: SampleList, clip_len: int,
+                    like: Tensor) -> Tuple[Tensor, Tensor]:
+        """The tracking source phi(V, p_l): labels carried through a clip.
+
+        Args:
+            net (TSALNetwork): The network whose head encoded the targets.
+            flows (Tensor): Its motion field ``[B, K-1, 2, h, w]``, heatmap
+                pixels.
+            data_samples (list[PoseDataSample]): ``B*K`` frame samples.
+            clip_len (int): K.
+            like (Tensor): Heatmaps ``[B*K, N, h, w]`` (dtype, device and
+                the map width).
+
+        Returns:
+            tuple: tracks ``[B, K, N, 2]`` in heatmap pixels (frame 0 holds
+            p_l itself) and the bool mask ``[B]`` of the clips whose frame
+            0 is labelled (the other clips' tracks are meaningless).
+        """
+        labels, valid = self.labelled_points(net, data_samples, clip_len,
+                                             like.shape[-1], like)
+        if not bool(valid.any()):
+            num_clips = len(valid)
+            return like.new_zeros(num_clips, clip_len, like.shape[1],
+                                  2), valid
+        return track_points(flows, labels), valid
+
+    def pseudo_targets(self, role: str, tracks: Tensor,
+                       p_c: Tensor) -> Tensor:
+        """A network's pseudo-label landmarks on unlabelled frames.
+
+        Args:
+            role (str): ``'teacher'``: its tracks (Eq. 4); ``'student'``:
+                ``mu * tracks + (1 - mu) * p_C`` (Eq. 5).
+            tracks (Tensor): ``[B, K', N, 2]``.
+            p_c (Tensor): ``[B, K', N, 2]``, the same frames.
+
+        Returns:
+            Tensor: ``[B, K', N, 2]``, detached.
+        """
+        if role == 'teacher':
+            return tracks.detach()
+        return student_pseudo_targets(tracks, p_c, self.mu)
 
     @staticmethod
     def labelled_points(net: TSALNetwork, data_samples: SampleList,
