@@ -63,6 +63,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -318,7 +319,6 @@ def write_configs(args: argparse.Namespace, runs: List[Run]) -> None:
     configs changed, other ``--cfg-options``) stops the benchmark, naming
     the file, rather than reporting the old model's numbers.
     """
-    import tempfile
     for run in runs:
         config = config_of(args, run)
         config.parent.mkdir(parents=True, exist_ok=True)
