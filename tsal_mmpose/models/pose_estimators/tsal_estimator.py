@@ -366,8 +366,7 @@ class TSALEstimator(BasePoseEstimator):
         labels, valid = self.labelled_points(net, data_samples, clip_len,
                                              like.shape[-1], like)
         if not bool(valid.any()):
-            num_clips = len(valid)
-            return like.new_zeros(num_clips, clip_len, like.shape[1],
+            return like.new_zeros(len(valid), clip_len, like.shape[1],
                                   2), valid
         return track_points(flows, labels), valid
 
