@@ -256,3 +256,28 @@ def test_clip_sources_and_pseudo_targets_by_hand(face_points):
     assert torch.equal(model.pseudo_targets('teacher', tracks, p_c), tracks)
     assert torch.allclose(model.pseudo_targets('student', tracks, p_c),
                           torch.tensor([[[[1., 6.]]]]))  # 0.25 t + 0.75 c
+
+
+def test_config_optimizer_speeds_up_the_offset_layers_only():
+    """The schedule's ``custom_keys`` must match the parameter names of both
+    networks (mmengine ignores keys that match nothing)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    model = build()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    lr_of = {}
+    for group in wrapper.optimizer.param_groups:
+        for param in group['params']:
+            lr_of[id(param)] = group['lr']
+    fast = []
+    for name, param in model.named_parameters():
+        if '.head.offset_layer.' in name:
+            fast.append(name)
+            assert lr_of[id(param)] == pytest.approx(10 * base_lr), name
+        else:
+            assert lr_of[id(param)] == pytest.approx(base_lr), name
+    assert sorted(fast) == [
+        f'{role}.head.offset_layer.0.{p}' for role in ('student', 'teacher')
+        for p in ('bias', 'weight')
+    ]
