@@ -96,11 +96,11 @@ def test_targets_are_checked_from_the_rows():
     ]
     lines = tool.check_targets(rows)
     assert len(lines) == 4
-    assert '+11.0% lower' in lines[0] and lines[0].endswith(': met')
+    assert '11.0% lower' in lines[0] and lines[0].endswith(': met')
     assert all(line.endswith(': met') for line in lines)
     rows[2]['NME_inter_ocular/all'] = 9.6  # 4% better, worse than MT
     lines = tool.check_targets(rows)
-    assert '+4.0% lower' in lines[0] and lines[0].endswith('NOT met')
+    assert '4.0% lower' in lines[0] and lines[0].endswith('NOT met')
     assert lines[1].endswith('NOT met')
     assert lines[2].endswith('NOT met')  # the student (9.2) is better
     assert tool.check_targets(rows[:2]) == []  # no TSAL row
@@ -109,7 +109,14 @@ def test_targets_are_checked_from_the_rows():
     assert len(lines) == 5
     assert lines[4].startswith('- Reference, not a target: with every '
                                'frame labelled the baseline reaches 9.00, '
-                               '+10.0% lower')
+                               '10.0% lower')
+    rows[-1]['NME_inter_ocular/all'] = 10.5
+    assert tool.check_targets(rows)[4].startswith(
+        '- Reference, not a target: with every frame labelled the baseline '
+        'reaches 10.50, 5.0% higher than with one in ten')
+    rows[2]['NME_inter_ocular/all'] = 10.2
+    assert '2.0% higher (target >= 10%): NOT met' in tool.check_targets(
+        rows)[0]
 
 
 def test_reports_table_csv_ced_and_sweep_plot(tmp_path):

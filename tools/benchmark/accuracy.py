@@ -493,11 +493,15 @@ def check_targets(rows: List[dict]) -> List[str]:
     def verdict(ok: bool) -> str:
         return 'met' if ok else 'NOT met'
 
+    def lower_by(gain: float) -> str:
+        return (f'{100 * gain:.1f}% lower' if gain >= 0 else
+                f'{-100 * gain:.1f}% higher')
+
     base = find('baseline')
     if base is not None:
         gain = 1 - tsal[nme] / base[nme]
         lines.append(f'- TSAL teacher NME {tsal[nme]:.2f} vs supervised-only '
-                     f'{base[nme]:.2f}: {100 * gain:+.1f}% lower (target '
+                     f'{base[nme]:.2f}: {lower_by(gain)} (target '
                      f'>= 10%): {verdict(gain >= 0.10)}')
     mean_teacher = find('mean_teacher')
     if mean_teacher is not None:
@@ -521,7 +525,7 @@ def check_targets(rows: List[dict]) -> List[str]:
         room = 1 - reference[nme] / base[nme]
         lines.append(f'- Reference, not a target: with every frame labelled '
                      f'the baseline reaches {reference[nme]:.2f}, '
-                     f'{100 * room:+.1f}% lower than with one in ten: the '
+                     f'{lower_by(room)} than with one in ten: the '
                      'room that labels of the unlabelled frames give at this '
                      'budget')
     return lines
