@@ -45,7 +45,7 @@ stop the run with the file named, instead of being reused.
 
 Examples::
 
-    # reduced scale on 2 CPU cores (about 25 minutes)
+    # reduced scale on 2 CPU cores (about half an hour)
     python tools/benchmark/accuracy.py --jobs 2
     # mu sweep (Fig. 6) at reduced scale
     python tools/benchmark/accuracy.py --sweep model.mu=0,0.2,0.4,0.6,0.8,1 \\
