@@ -68,7 +68,6 @@ model = dict(
         _base_.model.head,
         in_channels=240,
         conv_out_channels=(64, ),
-        branch_channels=0,
         loss=dict(_base_.model.head.loss, loss_weight=heatmap_loss_weight),
         decoder=dict(_base_.codec, **codec)),
     motion_field=dict(

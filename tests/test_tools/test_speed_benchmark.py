@@ -46,6 +46,12 @@ def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir):
             value = results['ratios'][key][stat]
             assert math.isfinite(value) and value > 0, (key, stat, value)
     entry = results['per_batch_size']['1']
+    train = entry['train']
+    for kind in ('tsal', 'plain'):
+        # the system part of a step's CPU time is within its CPU time
+        sys_s, cpu_s = train[f'{kind}_sys_s'], train[f'{kind}_cpu_s']
+        assert 0 <= sys_s['min'] <= cpu_s['max'], (kind, sys_s, cpu_s)
+    assert results['settings']['retain_freed_memory'] is False
     assert entry['inference']['frames'] == 2
     assert entry['loader']['num_workers'] == 0
     assert results['settings']['clip_len'] == 2

@@ -40,7 +40,10 @@ Every ratio is given as min / median / max over ``--repeats`` paired
 measurements after ``--warmup`` untimed ones; on CPUs the CPU time of the
 training steps is reported beside the wall time (it does not count time
 spent descheduled on a shared machine, where ``--threads 1`` also avoids
-the collapse of multi-threaded kernels under oversubscription). With
+the collapse of multi-threaded kernels under oversubscription), and so is
+its system part, mostly the kernel's page faults when glibc maps freed
+activations anew at every step (``--retain-freed-memory`` keeps them in
+the process, as ``tools/train.py --retain-freed-memory`` does). With
 ``--profile``, torch.profiler runs are labelled per module and per TSAL
 function, and the FLOPs of both models are counted per module (a
 machine-independent account of the ratios). The results are printed as
@@ -57,6 +60,9 @@ Examples::
         --compile --out speed_h200.json
     # where the time goes (torch.profiler, per module and function)
     python tools/benchmark/speed.py --repeats 1 --profile
+    # CPU, the paper's config, glibc keeping freed memory
+    python tools/benchmark/speed.py --config configs/tsal_hrnet_300vw.py \
+        --batch-sizes 1 --threads 2 --retain-freed-memory
 """
 from __future__ import annotations
 
@@ -165,6 +171,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '(default: queue size + 1, so the queue is full)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch\'s)')
+    parser.add_argument('--retain-freed-memory', action='store_true',
+                        help='glibc keeps freed memory for reuse instead of '
+                        'unmapping it (both models; tsal_mmpose.utils.'
+                        'retain_freed_memory)')
     parser.add_argument('--skip', nargs='+', default=[],
                         choices=('train', 'inference', 'loader', 'memory'),
                         help='sections to leave out')
@@ -656,6 +666,7 @@ def _keypoints(samples: list) -> np.ndarray:
 def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
                         repeats: int, iters: int = 1
                         ) -> Tuple[Dict[str, List[float]],
+                                   Dict[str, List[float]],
                                    Dict[str, List[float]]]:
     """Time callables in turn (A B A B ...), seconds per call.
 
@@ -666,23 +677,27 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
         iters (int): Calls per timed measurement (their mean is recorded).
 
     Returns:
-        tuple: Two dicts name -> ``repeats`` seconds per call: wall-clock
-        time and CPU time of this process (all its threads; on a shared
-        machine the latter does not count time spent descheduled).
+        tuple: Three dicts name -> ``repeats`` seconds per call: wall-clock
+        time, CPU time of this process (all its threads; on a shared
+        machine it does not count time spent descheduled) and the system
+        (kernel) part of that CPU time.
     """
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     wall: Dict[str, List[float]] = {name: [] for name in fns}
     cpu: Dict[str, List[float]] = {name: [] for name in fns}
+    system: Dict[str, List[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
             start, start_cpu = time.perf_counter(), time.process_time()
+            start_sys = os.times().system
             for _ in range(iters):
                 fn()
             cpu[name].append((time.process_time() - start_cpu) / iters)
+            system[name].append((os.times().system - start_sys) / iters)
             wall[name].append((time.perf_counter() - start) / iters)
-    return wall, cpu
+    return wall, cpu, system
 
 
 def _endless(loader: Any) -> Iterator[Any]:
@@ -1129,6 +1144,9 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.retain_freed_memory:
+        from tsal_mmpose.utils import retain_freed_memory
+        retain_freed_memory()
     if device.type == 'cuda':
         torch.backends.cudnn.benchmark = True
     amp_dtype = _amp_dtype(args)
@@ -1150,6 +1168,7 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                          or platform.machine()),
             torch=torch.__version__,
             threads=torch.get_num_threads(),
+            retain_freed_memory=args.retain_freed_memory,
             cpu_count=os.cpu_count(),
             batch_sizes=batch_sizes,
             clip_len=clip_len,
@@ -1229,8 +1248,8 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                     models['plain'], batches['plain'],
                     build_optim_wrapper(cfg, models['plain'], device,
                                         amp_dtype), device, None, hold_iter))
-            times, cpu = interleaved_timings(steps, args.warmup,
-                                             args.repeats, args.iters)
+            times, cpu, system = interleaved_timings(
+                steps, args.warmup, args.repeats, args.iters)
             entry['train'] = dict(
                 tsal_s=summarize(times['tsal']),
                 plain_s=summarize(times['plain']),
@@ -1238,6 +1257,8 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                 tsal_cpu_s=summarize(cpu['tsal']),
                 plain_cpu_s=summarize(cpu['plain']),
                 cpu_ratio=_ratios(cpu['tsal'], cpu['plain']),
+                tsal_sys_s=summarize(system['tsal']),
+                plain_sys_s=summarize(system['plain']),
                 tsal_clips_per_s=summarize([b / t for t in times['tsal']]),
                 plain_clips_per_s=summarize(
                     [b / t for t in times['plain']]),
@@ -1272,8 +1293,8 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                 for k in ('plain', 'tsal'):
                     fns[f'{k}_fast'] = make_predict(models[k], batches[k],
                                                     device, fast_nets[k])
-            times, cpu = interleaved_timings(fns, args.warmup, args.repeats,
-                                             args.iters)
+            times, cpu, _ = interleaved_timings(fns, args.warmup,
+                                                args.repeats, args.iters)
             infer = dict(
                 frames=frames,
                 tsal_s=summarize(times['tsal']),
@@ -1364,8 +1385,9 @@ def format_tables(results: Dict[str, Any]) -> str:
         f"({s['device_name']}, {s['threads']} threads), input "
         f"{s['input_size'][0]}x{s['input_size'][1]}, K={s['clip_len']}, "
         f"amp={s['amp']}, channels_last={s['channels_last']}, "
-        f"compile={s['compile']}; warmup {s['warmup']}, repeats "
-        f"{s['repeats']} (min / median / max)", '',
+        f"compile={s['compile']}, retain_freed_memory="
+        f"{s.get('retain_freed_memory', False)}; warmup {s['warmup']}, "
+        f"repeats {s['repeats']} (min / median / max)", '',
         '| B (clips) | frames | quantity | TSAL | plain | ratio |',
         '|---|---|---|---|---|---|'
     ]
@@ -1383,6 +1405,10 @@ def format_tables(results: Dict[str, Any]) -> str:
                 f"{_fmt_stats(t['tsal_cpu_s'], 1e3)} | "
                 f"{_fmt_stats(t['plain_cpu_s'], 1e3)} | "
                 f"{_fmt_stats(t['cpu_ratio'])} |")
+            lines.append(
+                f"| {b} | {frames} | train step system CPU time (ms) | "
+                f"{_fmt_stats(t['tsal_sys_s'], 1e3)} | "
+                f"{_fmt_stats(t['plain_sys_s'], 1e3)} | |")
             lines.append(
                 f"| {b} | {frames} | training clips/s | "
                 f"{_fmt_stats(t['tsal_clips_per_s'])} | "

@@ -52,9 +52,9 @@ class TSALHead(BaseHead):
         conv_out_channels (Sequence[int], optional): Extra conv layers of
             the trunk. Defaults to None.
         conv_kernel_sizes (Sequence[int], optional): Their kernel sizes.
-        branch_channels (int): Hidden channels of the 3x3 conv of the
-            centre and offset branches; 0 gives plain 1x1 convolutions.
-            Defaults to 64.
+        branch_channels (int): Hidden channels of an optional 3x3 conv
+            (+ ReLU) before the 1x1 output of the centre and of the offset
+            branch; 0 gives plain 1x1 convolutions. Defaults to 0.
         center_bias_init (float): Initial bias of the centre logits
             (``-log((1 - 0.1) / 0.1)``, CenterNet's prior). Defaults to
             -2.19.
@@ -79,7 +79,7 @@ class TSALHead(BaseHead):
                  deconv_kernel_sizes: Optional[Sequence[int]] = (4, 4, 4),
                  conv_out_channels: Optional[Sequence[int]] = None,
                  conv_kernel_sizes: Optional[Sequence[int]] = None,
-                 branch_channels: int = 64,
+                 branch_channels: int = 0,
                  center_bias_init: float = -2.19,
                  loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
