@@ -31,13 +31,14 @@ model = dict(
     mu=0.6,
     # L_I is unitless and large (sums of 68 offset moduli over the box
     # width, squared differences across K frames) while l_C's offset term is
-    # a mean over 2N coordinates: at weight 1e-3 SIC already overrules the
-    # offset labels and the CLOR landmarks p_C degrade. A single network on
-    # the embedded benchmark (tools/benchmark/accuracy.py --sweep
-    # model.sic_loss.loss_weight=... --sweep-method single_sic, offset
-    # weight 0.1 then): NME 7.63 without SIC, 7.87 / 8.03 / 10.00 / 13.79
-    # at 1e-5 / 1e-4 / 1e-3 / 1e-2. Full TSAL with the current offset settings
-    # (seed 0): 7.66 at 1e-5, 7.65 at 1e-4.
+    # a mean over 2N coordinates. With the offset weight 0.1 (before the
+    # current offset settings) SIC overruled the offset labels from 1e-3 on:
+    # a single network on the embedded benchmark went from NME 7.63 without
+    # SIC to 7.87 / 8.03 / 10.00 / 13.79 at 1e-5 / 1e-4 / 1e-3 / 1e-2
+    # (tools/benchmark/accuracy.py --sweep model.sic_loss.loss_weight=...
+    # --sweep-method single_sic). With the current ones: 7.77 without,
+    # 7.67 / 7.98 / 7.83 / 7.88, and full TSAL 7.66 at 1e-5, 7.65 at 1e-4
+    # (seed 0).
     # L_D is in heatmap pixels and trains the motion field only.
     sic_loss=dict(type='SICLoss', loss_weight=1e-4),
     mfds_loss=dict(type='MFDSLoss', loss_weight=0.1),
