@@ -7,8 +7,8 @@ step on the CPU allocates and frees gigabytes of activations, so each step
 maps them anew and the kernel zero-fills every page on first touch: for
 the paper's TSAL config (two HRNetV2-W18 networks on a clip of 10 frames at
 256x256) that was 1.6-2.3 million page faults and 1.7-6.6 s of system CPU
-time per step on a 2-core CPU, where a single network with half the
-activations stayed under 0.1 s.
+time per step on a 2-core CPU, where the plain single-network model with
+half the activations stayed under 0.1 s after its first steps.
 
 :func:`retain_freed_memory` asks glibc to serve everything from its heap
 and never to give freed memory back, so later steps reuse the pages. The
