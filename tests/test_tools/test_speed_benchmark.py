@@ -2,9 +2,12 @@
 import importlib.util
 import json
 import math
+import os
+import signal
 from pathlib import Path
 
-
+import pytest
+import torch
 from tsal_mmpose.datasets.synthetic import (GeneratorConfig,
                                             generate_benchmark)
 
@@ -24,7 +27,7 @@ def test_summary_is_min_median_max():
     assert (stats['min'], stats['median'], stats['max']) == (1.0, 2.0, 3.0)
 
 
-def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir):
+def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir, capsys):
     data = tmp_path / 'data'
     generate_benchmark(
         data,
@@ -39,6 +42,14 @@ def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir):
         '--num-workers', '0', '--loader-batches', '1', '--data-root',
         str(data) + '/', '--out', str(out)
     ])
+    # progress during the long sections, not only after them
+    err = capsys.readouterr().err
+    for line in ('B=1: peak memory of tsal train',
+                 'B=1 (2 frames): timing training steps',
+                 'B=1 training: warm-up done (1 round(s) of tsal, plain)',
+                 'B=1 training: round 1/1: tsal ',
+                 'B=1 inference: round 1/1: '):
+        assert line in err, line
     results = json.loads(out.read_text())
     assert set(results['ratios']) == set(tool.RATIO_KEYS)
     for key in tool.RATIO_KEYS:
@@ -55,3 +66,15 @@ def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir):
     assert entry['inference']['frames'] == 2
     assert entry['loader']['num_workers'] == 0
     assert results['settings']['clip_len'] == 2
+
+
+def test_memory_process_killed_is_named(monkeypatch):
+    """A memory job killed by the kernel (out of memory) says so."""
+    tool = load_tool()
+    monkeypatch.setattr(tool, '_memory_child',
+                        lambda *args: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(RuntimeError,
+                       match=r'peak memory of tsal/train: memory process '
+                       r'exited with -9 \(SIGKILL: out of memory'):
+        tool.measure_memory(None, 'tsal', 'train',
+                            device=torch.device('cpu'))

@@ -77,6 +77,7 @@ import math
 import multiprocessing
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -664,7 +665,8 @@ def _keypoints(samples: list) -> np.ndarray:
 # timing
 # ----------------------------------------------------------------------
 def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
-                        repeats: int, iters: int = 1
+                        repeats: int, iters: int = 1,
+                        log: Optional[Callable[[str], None]] = None
                         ) -> Tuple[Dict[str, List[float]],
                                    Dict[str, List[float]],
                                    Dict[str, List[float]]]:
@@ -675,6 +677,8 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
         warmup (int): Untimed rounds first.
         repeats (int): Timed rounds.
         iters (int): Calls per timed measurement (their mean is recorded).
+        log (Callable, optional): Called with a line after the warm-up and
+            after each timed round (progress of long measurements).
 
     Returns:
         tuple: Three dicts name -> ``repeats`` seconds per call: wall-clock
@@ -685,6 +689,8 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
     for _ in range(warmup):
         for fn in fns.values():
             fn()
+    if log is not None and warmup:
+        log(f'warm-up done ({warmup} round(s) of {", ".join(fns)})')
     wall: Dict[str, List[float]] = {name: [] for name in fns}
     cpu: Dict[str, List[float]] = {name: [] for name in fns}
     system: Dict[str, List[float]] = {name: [] for name in fns}
@@ -697,6 +703,9 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
             cpu[name].append((time.process_time() - start_cpu) / iters)
             system[name].append((os.times().system - start_sys) / iters)
             wall[name].append((time.perf_counter() - start) / iters)
+        if log is not None:
+            log(f'round {len(wall[name])}/{repeats}: ' + ', '.join(
+                f'{n} {w[-1]:.3g} s' for n, w in wall.items()))
     return wall, cpu, system
 
 
@@ -867,7 +876,11 @@ def measure_memory(cfg: Config, kind: str, phase: str,
     try:
         result = parent.recv()
     except EOFError:
-        result = dict(error=f'memory process exited with {proc.exitcode}')
+        proc.join()
+        hint = (' (SIGKILL: out of memory? try smaller --batch-sizes)'
+                if proc.exitcode == -signal.SIGKILL else '')
+        result = dict(
+            error=f'memory process exited with {proc.exitcode}{hint}')
     proc.join()
     if 'error' in result:
         raise RuntimeError(f'peak memory of {kind}/{phase}: '
@@ -1072,12 +1085,17 @@ def _fmt_stats(stats: Dict[str, Any], scale: float = 1.0,
                       for k in ('min', 'median', 'max'))
 
 
+def _progress(what: str) -> None:
+    """A progress line on stderr, with the seconds since the start."""
+    print(f'[speed {time.monotonic() - _T0:6.0f}s] {what}', file=sys.stderr,
+          flush=True)
+
+
 def _section_done(args: argparse.Namespace, results: Dict[str, Any],
                   what: str) -> None:
     """After each measurement: a progress line on stderr, and the numbers
     so far in ``--out`` (a run stopped by a time limit keeps them)."""
-    print(f'[speed {time.monotonic() - _T0:6.0f}s] {what}', file=sys.stderr,
-          flush=True)
+    _progress(what)
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -1201,6 +1219,7 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         memory = {}
         for phase in ('train', 'infer'):
             for kind in ('tsal', 'plain'):
+                _progress(f'B={b}: peak memory of {kind} {phase}')
                 memory[f'{kind}_{phase}'] = measure_memory(
                     cfg, kind, phase, num_clips=b, clip_len=clip_len,
                     device=device, amp_dtype=amp_dtype,
@@ -1248,8 +1267,10 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                     models['plain'], batches['plain'],
                     build_optim_wrapper(cfg, models['plain'], device,
                                         amp_dtype), device, None, hold_iter))
+            _progress(f'B={b} ({frames} frames): timing training steps')
             times, cpu, system = interleaved_timings(
-                steps, args.warmup, args.repeats, args.iters)
+                steps, args.warmup, args.repeats, args.iters,
+                log=lambda line: _progress(f'B={b} training: {line}'))
             entry['train'] = dict(
                 tsal_s=summarize(times['tsal']),
                 plain_s=summarize(times['plain']),
@@ -1293,8 +1314,10 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                 for k in ('plain', 'tsal'):
                     fns[f'{k}_fast'] = make_predict(models[k], batches[k],
                                                     device, fast_nets[k])
-            times, cpu, _ = interleaved_timings(fns, args.warmup,
-                                                args.repeats, args.iters)
+            _progress(f'B={b} ({frames} frames): timing inference')
+            times, cpu, _ = interleaved_timings(
+                fns, args.warmup, args.repeats, args.iters,
+                log=lambda line: _progress(f'B={b} inference: {line}'))
             infer = dict(
                 frames=frames,
                 tsal_s=summarize(times['tsal']),

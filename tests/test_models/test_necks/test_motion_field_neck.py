@@ -1,6 +1,7 @@
 """Motion field neck, point tracking and warping."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tsal_mmpose.models.necks import MotionFieldNeck, track_points, warp_image
 from mmpose.registry import MODELS
@@ -141,3 +142,23 @@ def test_local_correlation_by_hand():
     assert corr[0, 1 * 3 + 2, 1, 1] == 1.0
     assert corr[0, 1 * 3 + 1, 1, 1] == 0.0  # orthogonal
     assert corr[0, 0, 0, 0] == 0.0  # outside the map
+
+
+def test_local_correlation_gradient_matches_autograd():
+    """The in-place backward equals autograd of one product per shift."""
+    from tsal_mmpose.models.necks.motion_field_neck import local_correlation
+    torch.manual_seed(0)
+    f1 = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    f2 = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a, b: local_correlation(a, b, 2),
+                             (f1, f2))
+    # against the plain formula under autograd
+    weight = torch.randn(2, 25, 5, 4, dtype=torch.float64)
+    (local_correlation(f1, f2, 2) * weight).sum().backward()
+    a1 = F.normalize(f1, dim=1)
+    a2 = F.pad(F.normalize(f2, dim=1), (2, 2, 2, 2))
+    ref = torch.stack([(a1 * a2[..., dy:dy + 5, dx:dx + 4]).sum(1)
+                       for dy in range(5) for dx in range(5)], dim=1)
+    g1, g2 = torch.autograd.grad((ref * weight).sum(), (f1, f2))
+    torch.testing.assert_close(f1.grad, g1)
+    torch.testing.assert_close(f2.grad, g2)

@@ -335,8 +335,7 @@ class QueueTeacherHook(Hook):
         # Line 4 of Algorithm 1: shift the queue.
         if len(self.queue) == self.queue_size:
             snapshot = self.queue.popleft()  # reuse the oldest storage
-            for dst, src in zip(snapshot, s_tensors):
-                dst.copy_(src)
+            torch._foreach_copy_(snapshot, s_tensors)
         else:
             snapshot = [x.detach().clone() for x in s_tensors]
         self.queue.append(snapshot)

@@ -52,10 +52,13 @@ def render_gaussian_heatmaps(
     valid = in_x.any(dim=-1) & in_y.any(dim=-1)
     if keypoints_visible is not None:
         valid = valid & (keypoints_visible >= 0.5)
-    gauss = torch.exp(-(dy.pow(2).unsqueeze(-1) + dx.pow(2).unsqueeze(-2)) /
-                      (2 * sigma**2))
-    mask = in_y.unsqueeze(-1) & in_x.unsqueeze(-2) & valid[..., None, None]
-    heatmaps = torch.where(mask, gauss, torch.zeros_like(gauss))
+    # separable: exp(-(dx^2 + dy^2) / (2 s^2)) is the product of the x and y
+    # factors; the window and the validity are folded into the factors
+    zero = dx.new_zeros(())
+    gx = torch.where(in_x & valid.unsqueeze(-1),
+                     torch.exp(-dx.pow(2) / (2 * sigma**2)), zero)
+    gy = torch.where(in_y, torch.exp(-dy.pow(2) / (2 * sigma**2)), zero)
+    heatmaps = gy.unsqueeze(-1) * gx.unsqueeze(-2)
     if return_weights:
         return heatmaps, valid.to(dtype)
     return heatmaps

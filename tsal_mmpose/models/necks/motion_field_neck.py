@@ -6,13 +6,14 @@ trained without labels by l_E (:class:`MotionFieldLoss`) and, through the
 tracks :func:`track_points`, by MFDS (Eq. 3).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpose.registry import MODELS
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..utils.flow_ops import track_points, warp_image
 
@@ -29,6 +30,48 @@ def _conv(in_ch: int, out_ch: int, stride: int = 1,
         nn.LeakyReLU(0.1, inplace=True))
 
 
+class _ShiftedDotProducts(torch.autograd.Function):
+    """``out[:, i] = sum_c feat1 * feat2_padded[..., dy:dy + h, dx:dx + w]``.
+
+    The same values as one product and sum per displacement under autograd,
+    with a backward that accumulates every displacement's gradient in place
+    into two buffers (autograd would allocate and zero-fill a padded
+    gradient per displacement).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, feat1: Tensor, padded: Tensor,
+                max_disp: int) -> Tensor:
+        """``feat1`` ``[P, C, h, w]``, ``padded`` ``[P, C, h + 2d, w + 2d]``
+        -> ``[P, (2d + 1)^2, h, w]``."""
+        h, w = feat1.shape[-2:]
+        span = 2 * max_disp + 1
+        costs = [(feat1 * padded[..., dy:dy + h, dx:dx + w]).sum(1)
+                 for dy in range(span) for dx in range(span)]
+        ctx.save_for_backward(feat1, padded)
+        ctx.span = span
+        return torch.stack(costs, dim=1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor
+                 ) -> Tuple[Optional[Tensor], Optional[Tensor], None]:
+        feat1, padded = ctx.saved_tensors
+        grad = grad.to(feat1.dtype)
+        h, w = feat1.shape[-2:]
+        need1, need2 = ctx.needs_input_grad[:2]
+        grad1 = torch.zeros_like(feat1) if need1 else None
+        grad2 = torch.zeros_like(padded) if need2 else None
+        for i in range(ctx.span**2):
+            dy, dx = divmod(i, ctx.span)
+            g = grad[:, i:i + 1]
+            if need1:
+                grad1.addcmul_(g, padded[..., dy:dy + h, dx:dx + w])
+            if need2:
+                grad2[..., dy:dy + h, dx:dx + w].addcmul_(g, feat1)
+        return grad1, grad2, None
+
+
 def local_correlation(feat1: Tensor, feat2: Tensor,
                       max_disp: int) -> Tensor:
     """Cost volume: cosine similarity for displacements up to max_disp.
@@ -43,13 +86,9 @@ def local_correlation(feat1: Tensor, feat2: Tensor,
         (dx + d)`` holds the cosine similarity of ``feat1(x)`` and
         ``feat2(x + (dx, dy))`` over channels (0 outside the map).
     """
-    h, w = feat1.shape[-2:]
     d = max_disp
-    feat1 = F.normalize(feat1, dim=1)
     padded = F.pad(F.normalize(feat2, dim=1), (d, d, d, d))
-    costs = [(feat1 * padded[..., dy:dy + h, dx:dx + w]).sum(1)
-             for dy in range(2 * d + 1) for dx in range(2 * d + 1)]
-    return torch.stack(costs, dim=1)
+    return _ShiftedDotProducts.apply(F.normalize(feat1, dim=1), padded, d)
 
 
 @MODELS.register_module()
