@@ -46,7 +46,9 @@ activations anew at every step (``--retain-freed-memory`` keeps them in
 the process, as ``tools/train.py --retain-freed-memory`` does). With
 ``--profile``, torch.profiler runs are labelled per module and per TSAL
 function, and the FLOPs of both models are counted per module (a
-machine-independent account of the ratios). The results are printed as
+machine-independent account of the ratios). Progress goes to stderr:
+a line after the warm-up and after each timed round, and one per section
+(the numbers so far are then in ``--out``). The results are printed as
 markdown tables and written as JSON (``--out``).
 
 Examples::
@@ -61,7 +63,7 @@ Examples::
     # where the time goes (torch.profiler, per module and function)
     python tools/benchmark/speed.py --repeats 1 --profile
     # CPU, the paper's config, glibc keeping freed memory
-    python tools/benchmark/speed.py --config configs/tsal_hrnet_300vw.py \
+    python tools/benchmark/speed.py --config configs/tsal_hrnet_300vw.py \\
         --batch-sizes 1 --threads 2 --retain-freed-memory
 """
 from __future__ import annotations
