@@ -877,13 +877,14 @@ def measure_memory(cfg: Config, kind: str, phase: str,
     child.close()
     try:
         result = parent.recv()
-    except EOFError:
-        proc.join()
+    except EOFError:  # the process died without sending
+        result = None
+    proc.join()
+    if result is None:
         hint = (' (SIGKILL: out of memory? try smaller --batch-sizes)'
                 if proc.exitcode == -signal.SIGKILL else '')
         result = dict(
             error=f'memory process exited with {proc.exitcode}{hint}')
-    proc.join()
     if 'error' in result:
         raise RuntimeError(f'peak memory of {kind}/{phase}: '
                            f'{result["error"]}')
