@@ -167,6 +167,11 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
     with open(args.work_dir / 'ced.csv') as f:
         groups = {r['group'] for r in csv.DictReader(f)}
     assert len(groups) == 4
+    assert 'training seed 0; ' in lines[2]
+    assert '(data seed 0)' in lines[2]
+    # a training seed set apart from the data's is the one reported
+    args.cfg_options = {'randomness.seed': 2}
+    assert 'training seed 2; ' in tool.write_reports(args, runs, results)
 
 
 def test_outputs_of_another_config_are_refused(tmp_path):
@@ -232,3 +237,11 @@ def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
     assert tool.main(argv + options) == text
     with pytest.raises(SystemExit, match='configs/baseline.py differs'):
         tool.main(argv)
+
+
+def test_oversubscription_is_warned():
+    tool = load_tool()
+    assert tool.oversubscription_warning(2, 1, 2) is None
+    assert tool.oversubscription_warning(1, 2, 2) is None
+    warning = tool.oversubscription_warning(2, 2, 2)
+    assert warning.startswith('warning: 2 jobs x 2 threads exceed the 2 cores')

@@ -257,6 +257,21 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
 # ----------------------------------------------------------------------
 # steps
 # ----------------------------------------------------------------------
+def oversubscription_warning(jobs: int, threads: int,
+                             cores: int) -> Optional[str]:
+    """A warning when the jobs' torch threads outnumber the cores.
+
+    Two trainings of 2 threads each on 2 cores ran at 4-5 s per iteration
+    of the tiny config's baseline, against 0.5 s for one of them alone:
+    the threads of each job's kernels wait for each other.
+    """
+    if jobs * threads <= cores:
+        return None
+    return (f'warning: {jobs} jobs x {threads} threads exceed the {cores} '
+            'cores here; multi-threaded kernels can then slow down '
+            'several-fold (fewer --jobs or --threads avoid it)')
+
+
 def run_step(cmd: Sequence[Any], what: str, log_file: Path,
              threads: int) -> None:
     """Run a tool with its output in ``log_file``; raise if it fails."""
@@ -560,13 +575,18 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         table.append('| ' + ' | '.join(cells) + ' |')
     what = (f'sweep of `{args.sweep}`' if args.sweep else
             'the rows of the paper\'s Table 3')
+    # --cfg-options or a sweep may set randomness.seed apart from --seed
+    seeds = sorted({build_config(args, run).randomness.seed for run in runs})
+    seed_text = (f'training seed {seeds[0]}' if len(seeds) == 1 else
+                 'training seeds ' + ', '.join(map(str, seeds)))
     config = (args.config.relative_to(ROOT)
               if args.config.is_relative_to(ROOT) else args.config)
     lines = [
         f'# TSAL accuracy benchmark: {what}', '',
         f'Base config `{config}`; '
-        f'{args.iters} training iterations per model, seed {args.seed}; '
-        f'embedded benchmark `{args.data_root.name}`: {args.train_videos} '
+        f'{args.iters} training iterations per model, {seed_text}; '
+        f'embedded benchmark `{args.data_root.name}` (data seed '
+        f'{args.seed}): {args.train_videos} '
         f'training videos x {args.frames} frames, one labelled frame in '
         f'ten (every frame for the reference row); test: '
         f'{args.test_videos} easy + {args.test_videos} hard '
@@ -651,6 +671,11 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     runs = plan_runs(args)
     log(f'{len(runs)} models: {", ".join(r.name for r in runs)}; '
         f'{args.iters} iterations each, {args.jobs} at a time')
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else os.cpu_count() or 1)
+    warning = oversubscription_warning(args.jobs, args.threads, cores)
+    if warning:
+        log(warning)
     generate_data(args)
     results = train_and_evaluate(args, runs)
     text = write_reports(args, runs, results)

@@ -1,9 +1,11 @@
 """ClipDataPreprocessor: clip batches -> clip-major frame batches."""
 from typing import List
 
+import numpy as np
 import pytest
 import torch
 from mmengine.dataset import pseudo_collate
+from mmengine.structures import InstanceData, PixelData
 from mmpose.models.data_preprocessors import PoseDataPreprocessor
 from mmpose.structures import PoseDataSample
 
@@ -128,3 +130,37 @@ def test_clip_collate_keeps_clips_whole():
                                                    [(1, 0)]]
     with pytest.raises(ValueError, match='empty'):
         clip_collate([])
+
+
+def test_cast_data_moves_samples_sharing_metainfo():
+    sample = PoseDataSample()
+    flip_indices = [1, 0, 2]
+    center = np.array([48.0, 48.0], np.float32)
+    sample.set_metainfo(dict(flip_indices=flip_indices, input_center=center))
+    keypoints = np.arange(6, dtype=np.float32).reshape(1, 3, 2)
+    sample.gt_instances = InstanceData(
+        keypoints=keypoints, bboxes=torch.tensor([[0.0, 0.0, 4.0, 4.0]]))
+    sample.gt_fields = PixelData(heatmaps=torch.ones(3, H, W))
+    pre = _preprocessor().to('meta')
+
+    moved = pre.cast_data(dict(data_samples=[sample]))['data_samples'][0]
+    reference = sample.to('meta')  # mmengine's, metainfo deep-copied
+
+    assert type(moved) is PoseDataSample
+    assert sorted(moved.keys()) == sorted(reference.keys())
+    assert sorted(moved.metainfo_keys()) == sorted(reference.metainfo_keys())
+    assert moved.gt_fields.heatmaps.device.type == 'meta'
+    assert moved.gt_fields.heatmaps.shape == (3, H, W)
+    assert moved.gt_instances.bboxes.device.type == 'meta'
+    # numpy values are kept, metainfo values shared instead of copied
+    assert moved.gt_instances.keypoints is keypoints
+    assert moved.flip_indices is sample.flip_indices
+    assert moved.input_center is sample.input_center
+    assert reference.flip_indices is not sample.flip_indices
+    assert moved.flip_indices == flip_indices
+    np.testing.assert_array_equal(moved.input_center, center)
+    # the dataloader's sample is left as it was
+    moved.set_metainfo(dict(pad_shape=(H, W)))
+    assert 'pad_shape' not in sample.metainfo
+    assert sample.gt_fields.heatmaps.device.type == 'cpu'
+    assert sample.gt_instances.bboxes.device.type == 'cpu'
