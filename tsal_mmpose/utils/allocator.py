@@ -14,9 +14,9 @@ half the activations stayed under 0.1 s after its first steps.
 and never to give freed memory back, so later steps reuse the pages. The
 process then keeps its peak memory until it exits, which a training run
 reaches in its first iterations anyway. With the paper's config this
-took the system time of a TSAL step to 0.06-0.23 s and the step from
-15.5-18.7 s to 13.9-15.4 s (``tools/benchmark/speed.py
---retain-freed-memory``).
+takes the system time of a TSAL step to about 0.1 s
+(``tools/benchmark/speed.py --retain-freed-memory``; the README gives the
+step times with and without it).
 """
 import ctypes
 import ctypes.util
