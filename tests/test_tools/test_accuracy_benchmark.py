@@ -167,11 +167,13 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
     with open(args.work_dir / 'ced.csv') as f:
         groups = {r['group'] for r in csv.DictReader(f)}
     assert len(groups) == 4
-    assert 'training seed 0; ' in lines[2]
+    assert 'training seed 0, 1 torch thread per model; ' in lines[2]
     assert '(data seed 0)' in lines[2]
     # a training seed set apart from the data's is the one reported
     args.cfg_options = {'randomness.seed': 2}
-    assert 'training seed 2; ' in tool.write_reports(args, runs, results)
+    args.threads = 2
+    assert 'training seed 2, 2 torch threads per model; ' in \
+        tool.write_reports(args, runs, results)
 
 
 def test_outputs_of_another_config_are_refused(tmp_path):
@@ -189,6 +191,12 @@ def test_outputs_of_another_config_are_refused(tmp_path):
     with pytest.raises(SystemExit, match='configs/baseline.py differs'):
         tool.write_configs(changed, tool.plan_runs(changed))
     assert config.read_text() == first
+    # outputs made with another thread count are refused as well
+    other = args_for(tool, tmp_path, '--methods', 'baseline', '--threads',
+                     '2')
+    with pytest.raises(SystemExit, match='made with --threads 1'):
+        tool.write_configs(other, tool.plan_runs(other))
+    assert config.with_suffix('.threads').read_text() == '1'
     (args.work_dir / 'baseline').rmdir()  # no outputs: rewritten
     tool.write_configs(changed, tool.plan_runs(changed))
     assert 'loss_weight=2' in config.read_text()

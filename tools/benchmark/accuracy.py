@@ -332,7 +332,10 @@ def write_configs(args: argparse.Namespace, runs: List[Run]) -> None:
     Outputs are reused only for the config they were made with: a run
     folder whose dumped config differs from this run's (the package's
     configs changed, other ``--cfg-options``) stops the benchmark, naming
-    the file, rather than reporting the old model's numbers.
+    the file, rather than reporting the old model's numbers. So does one
+    made with another ``--threads`` (recorded beside the config): a run is
+    deterministic for one thread count, and another count sums in another
+    order, which over a training moves the result as much as a seed.
     """
     for run in runs:
         config = config_of(args, run)
@@ -347,7 +350,17 @@ def write_configs(args: argparse.Namespace, runs: List[Run]) -> None:
                     f'{folder} holds the outputs of another config than '
                     f'this run\'s ({config} differs from it): pass --fresh '
                     'to train again, or another --work-dir')
+            threads = config.with_suffix('.threads')
+            if (folder.exists() and threads.is_file()
+                    and threads.read_text() != str(args.threads)):
+                raise SystemExit(
+                    f'{folder} holds outputs made with --threads '
+                    f'{threads.read_text()} ({threads}), this run asks for '
+                    f'--threads {args.threads}: pass --threads '
+                    f'{threads.read_text()}, --fresh to train again, or '
+                    'another --work-dir')
             shutil.move(str(fresh), str(config))
+            threads.write_text(str(args.threads))
 
 
 def train(args: argparse.Namespace, run: Run) -> Path:
@@ -579,6 +592,8 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
     seeds = sorted({build_config(args, run).randomness.seed for run in runs})
     seed_text = (f'training seed {seeds[0]}' if len(seeds) == 1 else
                  'training seeds ' + ', '.join(map(str, seeds)))
+    seed_text += (f', {args.threads} torch thread'
+                  f'{"s" if args.threads > 1 else ""} per model')
     config = (args.config.relative_to(ROOT)
               if args.config.is_relative_to(ROOT) else args.config)
     lines = [
