@@ -34,36 +34,18 @@ randomness = dict(seed=0)
 codec = dict(input_size=input_size, heatmap_size=(24, 24), sigma=1.0)
 heatmap_loss_weight = 68 * 24 * 24  # N * h * w, see the base model config
 model = dict(
-    backbone=dict(
-        type='HRNet',
-        in_channels=3,
+    backbone=dict(  # HRNet's W18 layout, one block per stage, 16-128 wide
         extra=dict(
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(1, ),
-                num_channels=(16, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='BASIC',
-                num_blocks=(1, 1),
-                num_channels=(16, 32)),
+            stage1=dict(num_blocks=(1, ), num_channels=(16, )),
+            stage2=dict(num_blocks=(1, 1), num_channels=(16, 32)),
             stage3=dict(
                 num_modules=1,
-                num_branches=3,
-                block='BASIC',
                 num_blocks=(1, 1, 1),
                 num_channels=(16, 32, 64)),
             stage4=dict(
                 num_modules=1,
-                num_branches=4,
-                block='BASIC',
                 num_blocks=(1, 1, 1, 1),
-                num_channels=(16, 32, 64, 128),
-                multiscale_output=True),
-            upsample=dict(mode='bilinear', align_corners=False))),
+                num_channels=(16, 32, 64, 128)))),
     head=dict(
         _base_.model.head,
         in_channels=240,
