@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from .coco_face import FACE_CATEGORY_300VW, vw_annotation
-from .parallel import opencv_fork_pool
+from .parallel import map_unordered
 from .pts_io import PtsError, read_pts_decimal, shift_origin
 
 __all__ = ['ConvertOptions', 'Problem', 'ConversionError',
@@ -516,19 +516,12 @@ def convert_300vw_raw(raw_root: PathLike,
         bar = tqdm(total=sum(totals.values()), unit='frame',
                    desc='300VW videos', dynamic_ncols=True)
 
-    def collect(iterator) -> None:
-        for result in iterator:
+    try:
+        for result in map_unordered(_process_video, jobs, workers):
             results[result['video']] = result
             if bar is not None:
                 bar.update(totals[result['video']])
                 bar.set_postfix_str(result['video'])
-
-    try:
-        if workers <= 1 or len(jobs) <= 1:
-            collect(map(_process_video, jobs))
-        else:
-            with opencv_fork_pool(min(workers, len(jobs))) as pool:
-                collect(pool.imap_unordered(_process_video, jobs))
     finally:
         if bar is not None:
             bar.close()

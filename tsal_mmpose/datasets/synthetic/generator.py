@@ -41,7 +41,7 @@ from typing import Callable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-from ..converters.parallel import opencv_fork_pool
+from ..converters.parallel import map_unordered
 from ..converters.pts_io import write_pts
 from .appearance import (BACKGROUND_STYLES, make_background,
                          make_occluder_patch, make_torso_patch)
@@ -377,18 +377,11 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
     results = {}
     start = time.perf_counter()
 
-    def collect(iterator) -> None:
-        for result in iterator:
+    try:
+        for result in map_unordered(_work, specs, workers):
             results[result['video_id']] = result
             if bar is not None:
                 bar.update(config.frames)
-
-    try:
-        if workers <= 1 or len(specs) <= 1:
-            collect(map(_work, specs))
-        else:
-            with opencv_fork_pool(min(workers, len(specs))) as pool:
-                collect(pool.imap_unordered(_work, specs))
     finally:
         if bar is not None:
             bar.close()
