@@ -1,5 +1,4 @@
 """Raw 300VW / 300W converters on the real samples and on broken copies."""
-import importlib.util
 import json
 import logging
 import os
@@ -17,17 +16,7 @@ from tsal_mmpose.datasets.converters import (ConversionError, ConvertOptions,
                                              convert_300w_raw, official_split,
                                              read_pts, write_pts)
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def load_tool(relpath: str):
-    """Import a tool script (its file name may start with a digit)."""
-    path = REPO / relpath
-    spec = importlib.util.spec_from_file_location(
-        path.stem.replace('300', 'tool_300'), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.test_tools.tool_loader import load_script
 
 
 def pts_values_minus_one(path: Path) -> list:
@@ -219,7 +208,7 @@ def test_missing_files(raw_copy, tmp_path):
 
 
 def test_cli(faces_dir, raw_copy, tmp_path, capsys):
-    tool = load_tool('tools/dataset_converters/300vw_raw2coco.py')
+    tool = load_script('tools/dataset_converters/300vw_raw2coco.py')
     out, ann = tmp_path / 'cli', tmp_path / 'cli.json'
     assert tool.main([str(faces_dir / '300vw_raw'), str(out), '--json',
                       str(ann), '--workers', '2', '--no-progress']) == 0

@@ -1,24 +1,15 @@
 """tools/benchmark/accuracy.py: runs, configs, targets and reports."""
 import csv
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.test_tools.tool_loader import load_script
 
 
 def load_tool():
-    path = REPO / 'tools' / 'benchmark' / 'accuracy.py'
-    spec = importlib.util.spec_from_file_location('accuracy_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    # registered first: its dataclasses look their module up by name
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/benchmark/accuracy.py')
 
 
 def args_for(tool, tmp_path, *extra):

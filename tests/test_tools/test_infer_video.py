@@ -1,5 +1,4 @@
 """tools/infer_video.py on a short real-face video with a random model."""
-import importlib.util
 import json
 
 import cv2
@@ -9,6 +8,7 @@ import torch
 from tests.conftest import REPO_ROOT
 from tests.test_apis.video_fixtures import (FRAME_SIZE, save_random_checkpoint,
                                             write_face_video)
+from tests.test_tools.tool_loader import load_script
 
 CONFIG = REPO_ROOT / 'configs' / 'tsal_tiny_synthetic.py'
 # one thread: a busy CPU slows multi-threaded small convolutions down a lot
@@ -27,11 +27,7 @@ def keep_torch_threads():
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'infer_video_tool', REPO_ROOT / 'tools' / 'infer_video.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/infer_video.py')
 
 
 @pytest.fixture(scope='module')

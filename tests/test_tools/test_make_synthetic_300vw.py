@@ -1,5 +1,4 @@
 """Synthetic 300VW generator: warping, determinism, splits, round trip."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,18 +15,10 @@ from tsal_mmpose.datasets.synthetic import (IBUG68_FLIP_INDICES,
                                             load_source_faces, plan_videos,
                                             similarity_transform)
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.test_tools.tool_loader import load_script
 
 TINY = dict(train_videos=1, test_easy_videos=1, test_hard_videos=1,
             frames=4, width=96, height=80)
-
-
-def load_tool(name: str):
-    path = REPO / 'tools' / name
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_ibug_flip_indices():
@@ -213,7 +204,7 @@ def test_round_trip_through_converter(faces_dir, tmp_path):
 
 
 def test_cli_and_contact_sheet(faces_dir, tmp_path):
-    gen = load_tool('make_synthetic_300vw.py')
+    gen = load_script('tools/make_synthetic_300vw.py')
     assert gen.main(['--out', str(tmp_path), '--faces-dir', str(faces_dir),
                      '--train-videos', '1', '--test-easy-videos', '0',
                      '--test-hard-videos', '1', '--frames', '3', '--width',
@@ -221,7 +212,7 @@ def test_cli_and_contact_sheet(faces_dir, tmp_path):
                      '--no-progress']) == 0
     manifest = json.loads((tmp_path / 'raw' / 'manifest.json').read_text())
     assert [v['split'] for v in manifest['videos']] == ['train', 'test']
-    sheet_tool = load_tool('contact_sheet.py')
+    sheet_tool = load_script('tools/contact_sheet.py')
     out = tmp_path / 'sheet.png'
     assert sheet_tool.main([str(tmp_path / 'raw'), '--out', str(out),
                             '--per-video', '2', '--columns', '2',

@@ -1,5 +1,4 @@
 """tools/analysis/pseudo_label_quality.py: sources scored on hidden labels."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,17 +11,14 @@ from mmpose.registry import MODELS
 
 from tsal_mmpose.testing import face_template, moving_texture_clips, pack_clips
 
+from tests.test_tools.tool_loader import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / 'configs' / 'tsal_tiny_synthetic.py'
 
 
 def load_tool():
-    path = REPO / 'tools' / 'analysis' / 'pseudo_label_quality.py'
-    spec = importlib.util.spec_from_file_location('pseudo_label_quality',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis/pseudo_label_quality.py')
 
 
 def still_model(cfg: Config) -> torch.nn.Module:

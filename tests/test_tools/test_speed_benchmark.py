@@ -1,25 +1,19 @@
 """tools/benchmark/speed.py end to end with tiny settings."""
-import importlib.util
 import json
 import math
 import os
 import signal
-from pathlib import Path
 
 import pytest
 import torch
 from tsal_mmpose.datasets.synthetic import (GeneratorConfig,
                                             generate_benchmark)
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.test_tools.tool_loader import load_script
 
 
 def load_tool():
-    path = REPO / 'tools' / 'benchmark' / 'speed.py'
-    spec = importlib.util.spec_from_file_location('speed_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/benchmark/speed.py')
 
 
 def test_summary_is_min_median_max():

@@ -1,22 +1,15 @@
 """tools/analysis/teacher_student_distance.py: hand-computed distances."""
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.test_tools.tool_loader import load_script
 
 
 def load_tool():
-    path = REPO / 'tools' / 'analysis' / 'teacher_student_distance.py'
-    spec = importlib.util.spec_from_file_location('teacher_student_distance',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis/teacher_student_distance.py')
 
 
 def state_dict():
