@@ -89,6 +89,14 @@ def test_targets_are_checked_from_the_rows():
     assert len(lines) == 4
     assert '11.0% lower' in lines[0] and lines[0].endswith(': met')
     assert all(line.endswith(': met') for line in lines)
+    assert lines[1] == '- TSAL teacher NME 8.90 below Mean Teacher (9.50): met'
+    assert lines[2] == ('- TSAL teacher NME 8.90 better than its student '
+                        '(9.20): met')
+    # values equal to two decimals get the digits that tell them apart
+    rows[3]['NME_inter_ocular/all'] = 8.90008
+    assert tool.check_targets(rows)[2] == (
+        '- TSAL teacher NME 8.9000 better than its student (8.9001): met')
+    rows[3]['NME_inter_ocular/all'] = 9.2
     rows[2]['NME_inter_ocular/all'] = 9.6  # 4% better, worse than MT
     lines = tool.check_targets(rows)
     assert '4.0% lower' in lines[0] and lines[0].endswith('NOT met')

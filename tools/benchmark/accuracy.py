@@ -521,6 +521,13 @@ def check_targets(rows: List[dict]) -> List[str]:
     def verdict(ok: bool) -> str:
         return 'met' if ok else 'NOT met'
 
+    def pair(a: float, b: float) -> Tuple[str, str]:
+        # two decimals, or as many (up to 4) as tell the values apart
+        for digits in (2, 3, 4):
+            if f'{a:.{digits}f}' != f'{b:.{digits}f}':
+                break
+        return f'{a:.{digits}f}', f'{b:.{digits}f}'
+
     def lower_by(gain: float) -> str:
         return (f'{100 * gain:.1f}% lower' if gain >= 0 else
                 f'{-100 * gain:.1f}% higher')
@@ -533,12 +540,14 @@ def check_targets(rows: List[dict]) -> List[str]:
                      f'>= 10%): {verdict(gain >= 0.10)}')
     mean_teacher = find('mean_teacher')
     if mean_teacher is not None:
-        lines.append(f'- TSAL teacher NME below Mean Teacher '
-                     f'({mean_teacher[nme]:.2f}): '
+        ours, theirs = pair(tsal[nme], mean_teacher[nme])
+        lines.append(f'- TSAL teacher NME {ours} below Mean Teacher '
+                     f'({theirs}): '
                      f'{verdict(tsal[nme] < mean_teacher[nme])}')
     if student is not None:
-        lines.append(f'- TSAL teacher better than its student '
-                     f'({student[nme]:.2f}): '
+        ours, theirs = pair(tsal[nme], student[nme])
+        lines.append(f'- TSAL teacher NME {ours} better than its student '
+                     f'({theirs}): '
                      f'{verdict(tsal[nme] < student[nme])}')
     others = {name: r for name, r in (('supervised-only', base),
                                       ('Mean Teacher', mean_teacher))
