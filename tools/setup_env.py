@@ -121,11 +121,13 @@ def venv_python() -> str:
 CONSTRAINTS = Path(tempfile.gettempdir()) / 'tsal_mmpose_constraints.txt'
 
 
-def pip(*args: str) -> list[str]:
-    # Every call is constrained to the pins, so that no dependency resolution
-    # moves a pinned package (e.g. a newer setuptools without pkg_resources).
+def pip(*args: str, constrained: bool = True) -> list[str]:
+    # Every install into the venv is constrained to the pins, so that no
+    # dependency resolution moves a pinned package (e.g. a newer setuptools
+    # without pkg_resources).
+    constraints = ['-c', str(CONSTRAINTS)] if constrained else []
     return [venv_python(), '-m', 'pip', '--disable-pip-version-check',
-            '--no-input', *args, '-c', str(CONSTRAINTS)]
+            '--no-input', *args, *constraints]
 
 
 def py_out(code: str) -> str:
@@ -156,9 +158,10 @@ def build_mmcv(version: str, build_setuptools: str) -> Path:
         f'-std={std} (10-20 minutes on 2 cores)')
     work = Path(tempfile.mkdtemp(prefix='tsal_mmcv_'))
     # An old setuptools (with pkg_resources) shadows the venv's own for
-    # mmcv's setup.py only.
+    # mmcv's setup.py only; it goes to its own folder, outside the pins.
     tools = work / 'buildtools'
-    run(pip('install', '--no-deps', '--target', str(tools), build_setuptools),
+    run(pip('install', '--no-deps', '--target', str(tools), build_setuptools,
+            constrained=False),
         f'install {build_setuptools} for the mmcv build')
     env = dict(os.environ, PYTHONPATH=str(tools), MMCV_WITH_OPS='1',
                FORCE_CUDA='0', MAX_JOBS=str(os.cpu_count() or 2))
