@@ -122,9 +122,18 @@ CONSTRAINTS = Path(tempfile.gettempdir()) / 'tsal_mmpose_constraints.txt'
 
 
 def pip(*args: str, constrained: bool = True) -> list[str]:
-    # Every install into the venv is constrained to the pins, so that no
-    # dependency resolution moves a pinned package (e.g. a newer setuptools
-    # without pkg_resources).
+    """A pip command of the venv.
+
+    Args:
+        *args: pip's arguments.
+        constrained: Add the pins as constraints (``-c``), so that no
+            dependency resolution moves a pinned package (e.g. a newer
+            setuptools without pkg_resources). Only installs outside the
+            venv (mmcv's build tools) go without them.
+
+    Returns:
+        list[str]: The command.
+    """
     constraints = ['-c', str(CONSTRAINTS)] if constrained else []
     return [venv_python(), '-m', 'pip', '--disable-pip-version-check',
             '--no-input', *args, *constraints]
@@ -155,7 +164,7 @@ def build_mmcv(version: str, build_setuptools: str) -> Path:
         return found[-1]
     std = cxx_std_for_torch()
     log(f'mmcv {version}: no cached wheel for {key}; compiling its ops with '
-        f'-std={std} (10-20 minutes on 2 cores)')
+        f'-std={std} (7-15 minutes on 2 cores)')
     work = Path(tempfile.mkdtemp(prefix='tsal_mmcv_'))
     # An old setuptools (with pkg_resources) shadows the venv's own for
     # mmcv's setup.py only; it goes to its own folder, outside the pins.
