@@ -21,6 +21,35 @@ def test_summary_is_min_median_max():
     assert (stats['min'], stats['median'], stats['max']) == (1.0, 2.0, 3.0)
 
 
+def test_label_times_keeps_host_and_gpu_entries_apart():
+    """On a GPU each labelled range comes twice, host and GPU annotation,
+    under one key; neither may overwrite the other."""
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+
+    def event(key, device, count, cpu_us, gpu_us):
+        return SimpleNamespace(key=key, device_type=device, count=count,
+                               cpu_time_total=cpu_us,
+                               device_time_total=gpu_us)
+
+    averages = [
+        event('net.backbone', DeviceType.CPU, 2, 30_000, 0),
+        event('net.backbone', DeviceType.CUDA, 2, 0, 120_000),
+        event('net.head', DeviceType.CUDA, 2, 0, 9_000),
+        event('net.head', DeviceType.CPU, 2, 4_000, 0),
+        event('aten::conv2d', DeviceType.CPU, 50, 10_000, 0),
+        event('cpu.only', DeviceType.CPU, 4, 8_000, 0),
+    ]
+    times = load_tool().label_times(
+        averages, ['net.backbone', 'net.head', 'cpu.only'], calls=2)
+    assert times == {
+        'net.backbone': dict(ms=15.0, calls=1.0, gpu_ms=60.0),
+        'net.head': dict(ms=2.0, calls=1.0, gpu_ms=4.5),
+        'cpu.only': dict(ms=4.0, calls=2.0),
+    }
+
+
 def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir, capsys):
     data = tmp_path / 'data'
     generate_benchmark(
@@ -60,6 +89,46 @@ def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir, capsys):
     assert entry['inference']['frames'] == 2
     assert entry['loader']['num_workers'] == 0
     assert results['settings']['clip_len'] == 2
+
+
+def test_loader_measurement_samples_endlessly(tmp_path, faces_dir,
+                                             monkeypatch):
+    """The data-pipeline measurement sees one endless epoch (however few
+    clips the dataset has) and sets OpenCV up as a training run does,
+    restoring its thread count after."""
+    import cv2
+    from mmengine.runner import Runner
+    data = tmp_path / 'data'
+    generate_benchmark(
+        data,
+        GeneratorConfig(train_videos=1, test_easy_videos=1,
+                        test_hard_videos=1, frames=12, width=96, height=80),
+        faces_dir=faces_dir, convert=True, progress=False, log=None)
+    tool = load_tool()
+    built, seen_threads = [], []
+    build = Runner.build_dataloader
+
+    def recording_build(cfg, **kwargs):
+        seen_threads.append(cv2.getNumThreads())
+        built.append(build(cfg, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(Runner, 'build_dataloader', recording_build)
+    cv2.setNumThreads(0)
+    single = cv2.getNumThreads()  # what OpenCV reports for 0
+    cv2.setNumThreads(3)
+    try:
+        result = tool.measure_loader(
+            tool.load_config(str(tool.DEFAULT_CONFIG)), str(data) + '/',
+            batch_size=1, clip_len=2, num_workers=0, warmup=1, repeats=2,
+            batches=3)
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(0)
+    assert type(built[0].sampler).__name__ == 'InfiniteSampler'
+    assert seen_threads == [single]  # the config's env_cfg.mp_cfg
+    assert result['dataset_clips'] < 1 + 2 * 3  # more batches than clips
+    assert len(result['frames_per_s']) == 2
 
 
 def test_memory_process_killed_is_named(monkeypatch):

@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
 # TSAL against stock mmpose on one CUDA GPU, in one command, with the
-# paper's config (HRNetV2-W18 at 256x256, clips of 10 frames):
-#   1. float32 (cuDNN's default TF32 convolutions): training step and
-#      inference at several batch sizes;
-#   2. bfloat16 autocast + channels-last: training step, and the inference
-#      "fast path" against eager float32;
-#   3. the float32 fast path (channels-last, torch.compile) after fitting
-#      both models to the benchmark batch, so that the agreement of its
-#      landmarks with eager float32 is meaningful;
-#   4. peak memory, and the clip data pipeline against training
-#      consumption;
-#   5. where the training step's time goes (torch.profiler, per module).
-# The most wanted numbers come first; each step has its own time limit and
-# writes OUT_DIR/<step>.json as it goes, so a step stopped by its limit
-# keeps what it measured. The whole output is in OUT_DIR/log.txt.
+# paper's config (HRNetV2-W18 at 256x256, clips of 10 frames). Steps, the
+# most wanted first:
+#   1. fp32: float32 (cuDNN's default TF32 convolutions), training step
+#      and inference at 8 and 25 clips;
+#   2. fp32_compiled: the float32 inference fast path (channels-last,
+#      torch.compile) after fitting both models to the benchmark batch, so
+#      that the agreement of its landmarks with eager float32 means
+#      something;
+#   3. bf16: bfloat16 autocast + channels-last, training step and the
+#      eager inference fast path against eager float32;
+#   4. memory_loader: peak memory, and the clip data pipeline against
+#      training consumption;
+#   5. bf16_compiled: the bfloat16 fast path, compiled;
+#   6. profile: where the training step's and inference's time goes
+#      (torch.profiler, per module).
+# Each step has its own time limit and writes OUT_DIR/<step>.json as it
+# goes, so a step stopped by its limit keeps what it measured. With
+# BUDGET (seconds, installation included) set, a step gets at most what
+# is left of it and is skipped, saying so, when less than its minimum is
+# left. The whole output is in OUT_DIR/log.txt.
 #
 #   bash tools/benchmark/gpu_benchmark.sh OUT_DIR [WHEELHOUSE]
 #
 # WHEELHOUSE (from tools/benchmark/gpu_wheelhouse.sh) installs the
 # OpenMMLab stack into /tmp/tsal_site first, for machines without internet
 # or without the stack; mmcv's ops are compiled there against the local
-# torch (5 minutes with 16 cores on an H200 machine). CONFIG, DEVICE
-# (default cuda), PYTHON and the limits FP32_LIMIT, BF16_LIMIT,
-# COMPILE_LIMIT, LOADER_LIMIT and PROFILE_LIMIT (seconds) can be set in the
-# environment.
+# torch (about 4 minutes with 16 cores on an H200 machine). CONFIG, DEVICE
+# (default cuda), PYTHON, BUDGET and the step limits FP32_LIMIT,
+# COMPILE_LIMIT, BF16_LIMIT, LOADER_LIMIT, BF16_COMPILE_LIMIT and
+# PROFILE_LIMIT (seconds) can be set in the environment.
 set -uo pipefail
 OUT=${1:?usage: gpu_benchmark.sh OUT_DIR [WHEELHOUSE]}
 WHEELHOUSE=${2:-}
 PY=${PYTHON:-python3}
 CFG=${CONFIG:-configs/tsal_hrnet_300vw.py}
+BUDGET=${BUDGET:-0}
+START=$(date +%s)
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 export PYTHONUNBUFFERED=1
@@ -69,14 +77,23 @@ if command -v nvidia-smi > /dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm \
     --format=csv
 fi
+echo "host: $(nproc) CPUs,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 "$PY" -c 'import torch, mmcv, mmpose; print("torch", torch.__version__, \
 "cuda", torch.version.cuda, "| mmcv", mmcv.__version__, "| mmpose", \
 mmpose.__version__, "|", torch.cuda.get_device_name() \
 if torch.cuda.is_available() else "no GPU")' || exit 1
 
-run() {  # run NAME LIMIT_S ARGS...: one speed.py invocation
-  local name=$1 limit=$2
-  shift 2
+run() {  # run NAME LIMIT_S MIN_S ARGS...: one speed.py invocation
+  local name=$1 limit=$2 min=$3 left
+  shift 3
+  if [ "$BUDGET" -gt 0 ]; then
+    left=$(( BUDGET - ($(date +%s) - START) ))
+    if [ "$left" -lt "$min" ]; then
+      stamp "$name: skipped, ${left}s of the budget left (needs ${min}s)"
+      return
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
   stamp "$name: speed.py $* (limit ${limit}s)"
   SECONDS=0
   timeout "$limit" "$PY" -W ignore tools/benchmark/speed.py --config "$CFG" \
@@ -84,16 +101,20 @@ run() {  # run NAME LIMIT_S ARGS...: one speed.py invocation
   stamp "$name: exit $? after ${SECONDS}s"
 }
 
-run fp32 ${FP32_LIMIT:-150} --batch-sizes 2 8 25 --warmup 2 --repeats 5 \
+fit=(--fit-steps 10)
+run fp32 ${FP32_LIMIT:-90} 45 --batch-sizes 8 25 --warmup 1 --repeats 3 \
   --skip memory loader
-run bf16 ${BF16_LIMIT:-120} --batch-sizes 8 25 --warmup 2 --repeats 5 \
-  --amp bf16 --channels-last --fit-steps 20 --skip memory loader
-run fp32_compiled ${COMPILE_LIMIT:-240} --batch-sizes 25 --warmup 2 \
-  --repeats 5 --channels-last --compile --fit-steps 20 \
+run fp32_compiled ${COMPILE_LIMIT:-180} 120 --batch-sizes 25 --warmup 2 \
+  --repeats 3 --channels-last --compile "${fit[@]}" \
   --skip train memory loader
-run memory_loader ${LOADER_LIMIT:-150} --batch-sizes 8 --warmup 1 \
-  --repeats 3 --skip train inference \
+run bf16 ${BF16_LIMIT:-90} 60 --batch-sizes 25 --warmup 1 --repeats 3 \
+  --amp bf16 --channels-last "${fit[@]}" --skip memory loader
+run memory_loader ${LOADER_LIMIT:-60} 40 --batch-sizes 8 --warmup 1 \
+  --repeats 3 --skip inference \
   --num-workers "$(( $(nproc) > 2 ? $(nproc) - 2 : 1 ))" --loader-batches 8
-run profile ${PROFILE_LIMIT:-90} --batch-sizes 8 --warmup 1 --repeats 1 \
-  --profile --profile-calls 2 --skip inference loader memory
-stamp done
+run bf16_compiled ${BF16_COMPILE_LIMIT:-150} 100 --batch-sizes 25 \
+  --warmup 2 --repeats 3 --amp bf16 --channels-last --compile \
+  "${fit[@]}" --skip train memory loader
+run profile ${PROFILE_LIMIT:-60} 40 --batch-sizes 8 --warmup 1 --repeats 1 \
+  --profile --profile-calls 2 --skip loader memory
+stamp "done after $(( $(date +%s) - START ))s"

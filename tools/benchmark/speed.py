@@ -87,8 +87,8 @@ import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
-from typing import (Any, Callable, Dict, Iterator, List, Optional,
-                    Sequence, Tuple)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List,
+                    Optional, Sequence, Tuple)
 
 import numpy as np
 import torch
@@ -102,7 +102,7 @@ __all__ = [
     'plain_model_config', 'frame_batch', 'BenchOptimWrapper',
     'FusedForward', 'load_weights',
     'make_fast_network', 'measure_loader', 'measure_memory', 'profile_call',
-    'summarize', 'interleaved_timings', 'format_tables',
+    'summarize', 'interleaved_timings', 'format_tables', 'label_times',
     'bf16_safe_to_numpy', 'flop_analysis'
 ]
 
@@ -726,23 +726,35 @@ def measure_loader(cfg: Config, data_root: str, batch_size: int,
                    repeats: int, batches: int) -> Dict[str, Any]:
     """Frames/s delivered by the config's training dataloader.
 
+    The config's sampler is replaced by mmengine's ``InfiniteSampler``:
+    with a dataset of few clips every batch would otherwise end an epoch,
+    and the workers do not prefetch across epochs, so the measurement
+    would see one worker at a time instead of their steady rate.
+
     Args:
         cfg (Config): The TSAL config (``train_dataloader``).
         data_root (str): Converted 300VW-layout dataset.
         batch_size (int): Clips per batch.
         clip_len (int): K.
         num_workers (int, optional): Workers (``None``: the config's).
-        warmup (int): Untimed batches first (worker start-up).
+        warmup (int): Untimed batches first (worker start-up), besides
+            the ``num_workers * prefetch_factor`` prefetched ones.
         repeats (int): Timed measurements.
         batches (int): Batches per measurement.
 
     Returns:
         dict: ``frames_per_s`` (list), ``num_workers``, ``dataset_clips``.
     """
+    import cv2
     from mmengine.runner import Runner
+    from mmengine.utils.dl_utils import set_multi_processing
 
     # every clip frame is cropped with the labelled frame's box on purpose
     warnings.filterwarnings('ignore', message='Use the existing "bbox_')
+    # as the Runner sets up a training run (OpenCV single-threaded in each
+    # worker, the start method); OpenCV's own setting is restored after
+    cv2_threads = cv2.getNumThreads()
+    set_multi_processing(**_plain(cfg.get('env_cfg', {}).get('mp_cfg', {})))
     dl_cfg = _plain(cfg.train_dataloader)
     dl_cfg['batch_size'] = batch_size
     if num_workers is not None:
@@ -751,10 +763,14 @@ def measure_loader(cfg: Config, data_root: str, batch_size: int,
     dl_cfg['persistent_workers'] = workers > 0
     dl_cfg['dataset']['data_root'] = data_root
     dl_cfg['dataset']['clip_len'] = clip_len
+    dl_cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)
     with DefaultScope.overwrite_default_scope('mmpose'):
         loader = Runner.build_dataloader(dl_cfg, seed=0)
     it = _endless(loader)
-    for _ in range(max(1, warmup)):
+    # drain what the workers prefetched while starting, so that the timed
+    # batches are produced at the workers' steady rate
+    prefetched = workers * int(dl_cfg.get('prefetch_factor') or 2)
+    for _ in range(max(1, warmup) + prefetched):
         next(it)
     fps = []
     for _ in range(repeats):
@@ -764,6 +780,7 @@ def measure_loader(cfg: Config, data_root: str, batch_size: int,
     result = dict(frames_per_s=fps, num_workers=workers,
                   dataset_clips=len(loader.dataset))
     del it, loader
+    cv2.setNumThreads(cv2_threads)
     return result
 
 
@@ -957,6 +974,42 @@ def _labelled(model: torch.nn.Module) -> Iterator[List[str]]:
                 delattr(owner, attr)  # drop the shadowing instance attribute
 
 
+def label_times(averages: Iterable[Any], wanted: Iterable[str],
+                calls: int) -> Dict[str, Dict[str, float]]:
+    """Per-call times of the labelled ranges in a profiler's averages.
+
+    On a GPU the profiler reports every ``record_function`` range twice:
+    once on the host (its CPU time, the Python and launch work) and once
+    as a GPU annotation (the span of its kernels on the GPU timeline),
+    as two entries of ``key_averages()`` with the same key.
+
+    Args:
+        averages (Iterable): ``prof.key_averages()`` entries (``key``,
+            ``device_type``, ``count``, ``cpu_time_total`` and
+            ``device_time_total`` in microseconds).
+        wanted (Iterable[str]): The labels to report.
+        calls (int): Profiled calls, the divisor.
+
+    Returns:
+        dict: label -> ``ms`` (host time, inclusive) and ``calls`` per
+        call, plus ``gpu_ms`` (GPU span per call) where the range ran
+        kernels on a GPU.
+    """
+    from torch.autograd import DeviceType
+    wanted = set(wanted)
+    out: Dict[str, Dict[str, float]] = {}
+    for event in averages:
+        if event.key not in wanted:
+            continue
+        entry = out.setdefault(event.key, dict(ms=0.0, calls=0.0))
+        if event.device_type == DeviceType.CPU:
+            entry['ms'] = event.cpu_time_total / 1e3 / calls
+            entry['calls'] = event.count / calls
+        else:
+            entry['gpu_ms'] = event.device_time_total / 1e3 / calls
+    return out
+
+
 def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
                  device: torch.device, rows: int,
                  calls: int = 3) -> Dict[str, Any]:
@@ -970,8 +1023,8 @@ def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
         calls (int): Profiled calls (averaged).
 
     Returns:
-        dict: ``ms_per_call`` (wall, profiler on), ``labels`` (label ->
-        inclusive ms per call and calls per call) and ``table`` (the top
+        dict: ``ms_per_call`` (wall, profiler on), ``labels`` (see
+        :func:`label_times`) and ``table`` (the top
         operators by self time, totals over all calls, as text).
     """
     from torch.profiler import ProfilerActivity, profile
@@ -990,18 +1043,12 @@ def profile_call(model: torch.nn.Module, fn: Callable[[], Any],
         'bench/backward', 'bench/optimizer_step',
         'bench/queue_teacher_update'
     }
-    by_label = {}
-    for event in averages:
-        if event.key in wanted:
-            by_label[event.key] = dict(
-                ms=event.cpu_time_total / 1e3 / calls,
-                calls=event.count / calls)
     sort_by = 'self_cuda_time_total' if device.type == 'cuda' \
         else 'self_cpu_time_total'
     return dict(
         ms_per_call=total * 1e3 / calls,
         calls=calls,
-        labels=by_label,
+        labels=label_times(averages, wanted, calls),
         table=averages.table(sort_by=sort_by, row_limit=rows))
 
 
@@ -1524,12 +1571,15 @@ def format_tables(results: Dict[str, Any]) -> str:
         lines += [
             '', f"Profile {name}: {prof['ms_per_call']:.1f} ms per call "
             f"(mean of {prof['calls']}, profiler on)", '',
-            '| label | ms per call (inclusive) | calls per call |',
-            '|---|---|---|'
+            '| label | host ms per call (inclusive) | GPU ms per call '
+            '(span of its kernels) | calls per call |', '|---|---|---|---|'
         ]
-        for label, v in sorted(prof['labels'].items(),
-                               key=lambda kv: -kv[1]['ms']):
-            lines.append(f"| {label} | {v['ms']:.1f} | {v['calls']:g} |")
+        for label, v in sorted(
+                prof['labels'].items(),
+                key=lambda kv: -kv[1].get('gpu_ms', kv[1]['ms'])):
+            gpu = f"{v['gpu_ms']:.1f}" if 'gpu_ms' in v else ''
+            lines.append(
+                f"| {label} | {v['ms']:.1f} | {gpu} | {v['calls']:g} |")
         lines += ['', '```', prof['table'], '```']
     return '\n'.join(lines)
 
