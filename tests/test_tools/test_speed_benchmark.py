@@ -50,13 +50,21 @@ def test_label_times_keeps_host_and_gpu_entries_apart():
     }
 
 
-def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir, capsys):
+@pytest.fixture
+def tiny_data(tmp_path, faces_dir):
+    """A generated 300VW-layout dataset: one training video of 12 frames
+    of 96x80 pixels (and one easy and one hard test video)."""
     data = tmp_path / 'data'
     generate_benchmark(
         data,
         GeneratorConfig(train_videos=1, test_easy_videos=1,
                         test_hard_videos=1, frames=12, width=96, height=80),
         faces_dir=faces_dir, convert=True, progress=False, log=None)
+    return data
+
+
+def test_speed_benchmark_writes_the_four_ratios(tmp_path, tiny_data, capsys):
+    data = tiny_data
     out = tmp_path / 'speed.json'
     tool = load_tool()
     tool.main([
@@ -91,19 +99,13 @@ def test_speed_benchmark_writes_the_four_ratios(tmp_path, faces_dir, capsys):
     assert results['settings']['clip_len'] == 2
 
 
-def test_loader_measurement_samples_endlessly(tmp_path, faces_dir,
-                                             monkeypatch):
+def test_loader_measurement_samples_endlessly(tiny_data, monkeypatch):
     """The data-pipeline measurement sees one endless epoch (however few
     clips the dataset has) and sets OpenCV up as a training run does,
     restoring its thread count after."""
     import cv2
     from mmengine.runner import Runner
-    data = tmp_path / 'data'
-    generate_benchmark(
-        data,
-        GeneratorConfig(train_videos=1, test_easy_videos=1,
-                        test_hard_videos=1, frames=12, width=96, height=80),
-        faces_dir=faces_dir, convert=True, progress=False, log=None)
+    data = tiny_data
     tool = load_tool()
     built, seen_threads = [], []
     build = Runner.build_dataloader
@@ -129,6 +131,31 @@ def test_loader_measurement_samples_endlessly(tmp_path, faces_dir,
     assert seen_threads == [single]  # the config's env_cfg.mp_cfg
     assert result['dataset_clips'] < 1 + 2 * 3  # more batches than clips
     assert len(result['frames_per_s']) == 2
+
+
+def test_fast_path_agreement_on_the_fitted_frames(tmp_path):
+    """With --fit-clips the agreement is also reported over the frames of
+    the fitted clips, which lead every batch. Float32 channels-last on the
+    CPU computes the same landmarks as the eager path."""
+    out = tmp_path / 'speed.json'
+    load_tool().main([
+        '--warmup', '0', '--repeats', '1', '--batch-sizes', '2',
+        '--clip-len', '2', '--threads', '1', '--channels-last',
+        '--fit-steps', '1', '--fit-clips', '1', '--skip', 'train', 'memory',
+        'loader', '--out', str(out)
+    ])
+    results = json.loads(out.read_text())
+    assert results['settings']['weights'] == (
+        'random initialisation, then fitted to the first 1 clips of the '
+        'benchmark batch for 1 steps')
+    infer = results['per_batch_size']['2']['inference']
+    assert infer['frames'] == 4
+    for kind in ('tsal', 'plain'):
+        fitted = infer['fast_fitted'][kind]
+        assert fitted['frames'] == 2  # one clip of two frames
+        assert fitted['within_0_1px'] == 1.0
+        assert fitted['max_abs_diff_px'] < 1e-3
+        assert infer['fast_within_0.1px'][kind] == 1.0
 
 
 def test_memory_process_killed_is_named(monkeypatch):
