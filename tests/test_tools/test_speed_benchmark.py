@@ -21,6 +21,15 @@ def test_summary_is_min_median_max():
     assert (stats['min'], stats['median'], stats['max']) == (1.0, 2.0, 3.0)
 
 
+def test_agreement_of_landmarks():
+    import numpy as np
+
+    # 2 faces x 2 landmarks x (x, y)
+    diff = np.array([[[0.0, 0.05], [0.2, 0.0]], [[0.1, 0.1], [3.0, 0.5]]])
+    assert load_tool().agreement(diff) == dict(
+        max_abs_diff_px=3.0, median_abs_diff_px=0.1, within_0_1px=0.5)
+
+
 def test_label_times_keeps_host_and_gpu_entries_apart():
     """On a GPU each labelled range comes twice, host and GPU annotation,
     under one key; neither may overwrite the other."""
