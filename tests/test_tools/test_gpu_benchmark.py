@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / 'tools' / 'benchmark' / 'gpu_benchmark.sh'
 
 
-def run_script(tmp_path: Path, budget: int) -> tuple:
+def run_script(tmp_path: Path, budget: int, steps: str = '') -> tuple:
     calls = tmp_path / 'calls.txt'
     fake = tmp_path / 'fakepython'
     # records every speed.py call; the version check (-c) just succeeds
@@ -18,7 +18,7 @@ def run_script(tmp_path: Path, budget: int) -> tuple:
                     f'echo "$@" >> {calls}\n')
     fake.chmod(0o755)
     env = dict(os.environ, PYTHON=str(fake), BUDGET=str(budget),
-               DEVICE='cpu', PATH='/usr/bin:/bin')
+               STEPS=steps, DEVICE='cpu', PATH='/usr/bin:/bin')
     out = subprocess.run(['bash', str(SCRIPT), str(tmp_path / 'out')],
                          cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=60)
@@ -55,3 +55,14 @@ def test_a_step_gets_what_is_left_and_is_skipped_below_its_minimum(
             rf'\(needs {need}s\)', log), name
     assert re.search(r'memory_loader: speed\.py .* \(limit (49|50)s\)', log)
     assert len(ran) == 3
+
+
+def test_steps_selects_steps(tmp_path):
+    log, ran = run_script(tmp_path, budget=0,
+                          steps='bf16_compiled fp32_compiled')
+    assert re.findall(r'\] (\w+): speed\.py', log) == [
+        'fp32_compiled', 'bf16_compiled'
+    ]
+    assert len(ran) == 2
+    for name in ('fp32', 'memory_loader', 'bf16', 'profile'):
+        assert f'] {name}: not in STEPS' in log

@@ -19,7 +19,8 @@
 # goes, so a step stopped by its limit keeps what it measured. With
 # BUDGET (seconds, installation included) set, a step gets at most what
 # is left of it and is skipped, saying so, when less than its minimum is
-# left. The whole output is in OUT_DIR/log.txt.
+# left. STEPS (names separated by spaces) runs only those steps, in the
+# order above. The whole output is in OUT_DIR/log.txt.
 #
 #   bash tools/benchmark/gpu_benchmark.sh OUT_DIR [WHEELHOUSE]
 #
@@ -27,7 +28,7 @@
 # OpenMMLab stack into /tmp/tsal_site first, for machines without internet
 # or without the stack; mmcv's ops are compiled there against the local
 # torch (about 4 minutes with 16 cores on an H200 machine). CONFIG, DEVICE
-# (default cuda), PYTHON, BUDGET and the step limits FP32_LIMIT,
+# (default cuda), PYTHON, BUDGET, STEPS and the step limits FP32_LIMIT,
 # COMPILE_LIMIT, BF16_LIMIT, LOADER_LIMIT, BF16_COMPILE_LIMIT and
 # PROFILE_LIMIT (seconds) can be set in the environment.
 set -uo pipefail
@@ -36,6 +37,7 @@ WHEELHOUSE=${2:-}
 PY=${PYTHON:-python3}
 CFG=${CONFIG:-configs/tsal_hrnet_300vw.py}
 BUDGET=${BUDGET:-0}
+STEPS=${STEPS:-}
 START=$(date +%s)
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
@@ -86,6 +88,10 @@ if torch.cuda.is_available() else "no GPU")' || exit 1
 run() {  # run NAME LIMIT_S MIN_S ARGS...: one speed.py invocation
   local name=$1 limit=$2 min=$3 left
   shift 3
+  if [ -n "$STEPS" ] && [[ " $STEPS " != *" $name "* ]]; then
+    stamp "$name: not in STEPS"
+    return
+  fi
   if [ "$BUDGET" -gt 0 ]; then
     left=$(( BUDGET - ($(date +%s) - START) ))
     if [ "$left" -lt "$min" ]; then
