@@ -735,11 +735,6 @@ def interleaved_timings(fns: Dict[str, Callable[[], Any]], warmup: int,
     return wall, cpu, system
 
 
-def _endless(loader: Any) -> Iterator[Any]:
-    while True:
-        yield from loader
-
-
 def _batch_frames(batch: dict) -> int:
     return int(sum(x.shape[0] if x.dim() == 4 else 1
                    for x in batch['inputs']))
@@ -784,28 +779,28 @@ def measure_loader(cfg: Config, data_root: str, batch_size: int,
     if num_workers is not None:
         dl_cfg['num_workers'] = num_workers
     workers = int(dl_cfg.get('num_workers', 0))
-    dl_cfg['persistent_workers'] = workers > 0
+    dl_cfg['persistent_workers'] = workers > 0  # torch needs workers
     dl_cfg['dataset']['data_root'] = data_root
     dl_cfg['dataset']['clip_len'] = clip_len
     dl_cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        loader = Runner.build_dataloader(dl_cfg, seed=0)
-    it = _endless(loader)
-    # drain what the workers prefetched while starting, so that the timed
-    # batches are produced at the workers' steady rate
-    prefetched = workers * int(dl_cfg.get('prefetch_factor') or 2)
-    for _ in range(max(1, warmup) + prefetched):
-        next(it)
-    fps = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        frames = sum(_batch_frames(next(it)) for _ in range(batches))
-        fps.append(frames / (time.perf_counter() - start))
-    result = dict(frames_per_s=fps, num_workers=workers,
-                  dataset_clips=len(loader.dataset))
-    del it, loader
-    cv2.setNumThreads(cv2_threads)
-    return result
+    try:
+        with DefaultScope.overwrite_default_scope('mmpose'):
+            loader = Runner.build_dataloader(dl_cfg, seed=0)
+        it = iter(loader)
+        # drain what the workers prefetched while starting, so that the
+        # timed batches are produced at the workers' steady rate
+        prefetched = workers * int(dl_cfg.get('prefetch_factor') or 2)
+        for _ in range(max(1, warmup) + prefetched):
+            next(it)
+        fps = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            frames = sum(_batch_frames(next(it)) for _ in range(batches))
+            fps.append(frames / (time.perf_counter() - start))
+        return dict(frames_per_s=fps, num_workers=workers,
+                    dataset_clips=len(loader.dataset))
+    finally:
+        cv2.setNumThreads(cv2_threads)
 
 
 def ensure_data_root(args: argparse.Namespace, clip_len: int,
