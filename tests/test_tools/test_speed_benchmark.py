@@ -167,6 +167,33 @@ def test_fast_path_agreement_on_the_fitted_frames(tmp_path):
         assert infer['fast_within_0.1px'][kind] == 1.0
 
 
+def test_train_step_times_the_update_of_a_full_queue():
+    """Every timed or profiled step applies Eq. 8 as in a long run: the
+    queue already holds v snapshots, and the update reuses the oldest
+    one's storage instead of cloning the student."""
+    tool = load_tool()
+    cfg = tool.load_config(str(tool.DEFAULT_CONFIG))
+    device = torch.device('cpu')
+    model = tool.build_models(cfg, device)['tsal']
+    hook = tool.build_teacher_hook(cfg)
+    batch = tool.make_batches(cfg, 1, 2, 0)['tsal']
+    step = tool.make_train_step(
+        model, batch, tool.build_optim_wrapper(cfg, model, device, None),
+        device, hook, tool._unsup_hold_iter(cfg))
+    assert hook.queue_size == 5
+    assert len(hook.queue) == 5 and hook.num_updates == 5
+    storage = [[x.data_ptr() for x in snap] for snap in hook.queue]
+    step()
+    assert hook.num_updates == 6
+    # the oldest snapshot was dropped and its storage holds the newest
+    assert [[x.data_ptr() for x in snap] for snap in hook.queue] == \
+        storage[1:] + storage[:1]
+    _, student = hook.networks(model)
+    newest = dict(zip(hook.queued_names, hook.queue[-1]))
+    for name, param in student.named_parameters():
+        assert torch.equal(newest[name], param), name
+
+
 def test_memory_process_killed_is_named(monkeypatch):
     """A memory job killed by the kernel (out of memory) says so."""
     tool = load_tool()

@@ -175,9 +175,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='dataloader workers (default: the config\'s)')
     parser.add_argument('--loader-batches', type=int, default=4,
                         help='batches per timed data-pipeline measurement')
-    parser.add_argument('--memory-steps', type=int, default=None,
+    parser.add_argument('--memory-steps', type=int, default=2,
                         help='training steps of the memory measurement '
-                        '(default: queue size + 1, so the queue is full)')
+                        '(the teacher queue is full from the first)')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch intra-op threads (default: torch\'s)')
     parser.add_argument('--retain-freed-memory', action='store_true',
@@ -543,12 +543,20 @@ def make_train_step(model: torch.nn.Module, batch: dict,
         wrapper (OptimWrapper): Its optimizer wrapper.
         device (torch.device): For synchronisation.
         hook (QueueTeacherHook, optional): Called after each step as the
-            runner would (``after_train_iter`` on a minimal runner).
+            runner would (``after_train_iter`` on a minimal runner). Its
+            queue is filled here with snapshots of the untrained student,
+            so that every step measures the update of a long run: until
+            the queue holds v snapshots, an update clones every queued
+            tensor instead of reusing the oldest snapshot's storage.
         hold_iter (int): The iteration read by w(t) (held constant).
 
     Returns:
         Callable[[], None]: One training iteration.
     """
+    if hook is not None:
+        networks = hook.networks(model)
+        while len(hook.queue) < hook.queue_size:
+            hook.update(*networks)
     counter = itertools.count()
     hub = MessageHub.get_current_instance()
 
@@ -1275,8 +1283,6 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     results['settings']['teacher_hook'] = None if hook_probe is None else \
         dict(queue_size=hook_probe.queue_size,
              smoothing=hook_probe.smoothing)
-    mem_steps = args.memory_steps or (
-        hook_probe.queue_size + 1 if hook_probe is not None else 2)
 
     # Peak memory first: on CPU each job is a fork of this process, made
     # before it has run any parallel torch work. The optimizers' constructor
@@ -1294,7 +1300,7 @@ def _run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                     cfg, kind, phase, num_clips=b, clip_len=clip_len,
                     device=device, amp_dtype=amp_dtype,
                     channels_last=args.channels_last,
-                    steps=mem_steps if phase == 'train' else 2,
+                    steps=args.memory_steps if phase == 'train' else 2,
                     seed=args.seed)
         memory['ratio_train'] = memory['tsal_train']['peak_bytes'] / max(
             1, memory['plain_train']['peak_bytes'])

@@ -75,11 +75,14 @@ class QueueTeacherHook(Hook):
     ``torch._foreach`` ops, ``teacher *= lambda`` then, for each snapshot,
     ``teacher += (1 - lambda) / n * snapshot``, so no model-sized temporary is
     allocated. Its cost is v fused multiply-adds per weight, negligible next to
-    a forward/backward pass for small v. A running sum (add the new snapshot,
-    subtract the dropped one) would save the v-fold loop but accumulates
-    rounding error over hundreds of thousands of iterations (catastrophic
-    cancellation in ``sum - oldest``), and its value would also have to be
-    checkpointed bit-exactly for a resumed run to continue identically.
+    a forward/backward pass for small v. The first v updates differ: they
+    clone every queued tensor (one allocation and copy each) until the queue
+    is full; from then on the oldest snapshot's storage is reused. A running
+    sum (add the new snapshot, subtract the dropped one) would save the
+    v-fold loop but accumulates rounding error over hundreds of thousands of
+    iterations (catastrophic cancellation in ``sum - oldest``), and its value
+    would also have to be checkpointed bit-exactly for a resumed run to
+    continue identically.
     Recomputing is exact up to (v + 1) roundings per weight and depends only on
     the queue, so a resumed run reproduces an uninterrupted one bit for bit.
     The update is carried out in the parameters' own dtype: keep the networks
@@ -351,8 +354,8 @@ class QueueTeacherHook(Hook):
                 for snap in self.queue:
                     torch._foreach_add_(t_tensors, snap, alpha=weight)
 
-        for dst, src in zip(t_copied, s_copied):
-            dst.copy_(src)
+        if t_copied:
+            torch._foreach_copy_(t_copied, s_copied)
         self.num_updates += 1
 
     # ------------------------------------------------------------------
