@@ -90,6 +90,25 @@ def test_structure_and_same_init():
     assert not hasattr(build(two_networks=False), 'student')
 
 
+def test_teacher_starts_like_the_single_network_of_the_same_seed():
+    """Rows of an ablation trained with one seed start from one
+    initialisation: the teacher draws the single network's weights, and
+    the random state after building and initialising is the same, so the
+    student of a run without pseudo-labels trains like the single
+    network. Without ``same_init`` the student draws its own weights."""
+    single = build(two_networks=False)
+    after_single = torch.get_rng_state()
+    pair = build()
+    assert torch.equal(torch.get_rng_state(), after_single)
+    for key, value in single.teacher.state_dict().items():
+        assert torch.equal(pair.teacher.state_dict()[key], value), key
+    own = build(same_init=False)
+    t_state, s_state = own.teacher.state_dict(), own.student.state_dict()
+    for key in ('head.heatmap_layer.weight', 'backbone.conv1.weight'):
+        assert torch.equal(t_state[key], single.teacher.state_dict()[key])
+        assert not torch.equal(t_state[key], s_state[key]), key
+
+
 def test_pseudo_labels_are_rendered_with_the_codec_sigma():
     assert CODEC['sigma'] == 1.0
     assert build().pseudo_loss.sigma == 1.0
@@ -160,11 +179,11 @@ def test_train_steps_update_both_networks_and_reduce_the_loss(face_points):
     wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=2e-3))
     batch = clip_batch(face_points)
     before = copy.deepcopy(model.state_dict())
-    totals = []
+    logs = []
     for it in range(30):
         set_iter(it)
         log = model.train_step(batch, wrapper)
-        totals.append(float(torch.as_tensor(log['loss']).detach()))
+        logs.append({k: float(torch.as_tensor(v)) for k, v in log.items()})
     after = model.state_dict()
     for role in ('teacher', 'student'):
         key = f'{role}.head.heatmap_layer.weight'
@@ -172,9 +191,14 @@ def test_train_steps_update_both_networks_and_reduce_the_loss(face_points):
         key = f'{role}.motion_field.flow_heads.0.weight'
         if key in after:
             assert not torch.equal(before[key], after[key]), role
-    # the path depends on the number of torch threads; a quarter down by
-    # the end with one or two
-    assert np.mean(totals[-5:]) < 0.75 * np.mean(totals[:3]), totals
+    # The path depends on the number of torch threads: with one or two the
+    # total falls by 17-23% and each network's heatmap loss on the labelled
+    # frames by 16-20% (the pseudo-label and motion terms chase targets
+    # that move with the networks).
+    for key in ('loss', 'teacher/loss_heatmap', 'student/loss_heatmap'):
+        values = [log[key] for log in logs]
+        assert np.mean(values[-5:]) < 0.9 * np.mean(values[:3]), (key,
+                                                                  values)
 
 
 def test_predict_uses_the_chosen_network(face_points):

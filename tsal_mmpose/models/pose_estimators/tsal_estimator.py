@@ -145,7 +145,11 @@ class TSALEstimator(BasePoseEstimator):
             test_cfg=test_cfg)
         self.teacher: TSALNetwork = MODELS.build(copy.deepcopy(network))
         if two_networks:
-            self.student: TSALNetwork = MODELS.build(copy.deepcopy(network))
+            # Its construction-time draws do not shift the random state
+            # that everything after it sees (see init_weights).
+            with torch.random.fork_rng(devices=[]):
+                self.student: TSALNetwork = MODELS.build(
+                    copy.deepcopy(network))
         self.two_networks = two_networks
         self.predict_on = predict_on
         self.use_sic = use_sic
@@ -199,8 +203,16 @@ class TSALEstimator(BasePoseEstimator):
 
     def init_weights(self) -> None:
         """Initialise both networks; with ``same_init`` the student starts
-        as a copy of the teacher."""
-        super().init_weights()
+        as a copy of the teacher.
+
+        The teacher draws the same initial weights as the single network of
+        ``two_networks=False`` under the same seed (the student is built
+        and initialised after it, and neither step moves the global random
+        state for what follows), so that rows of an ablation trained with
+        one seed start from one initialisation.
+        """
+        with torch.random.fork_rng(devices=[]):
+            super().init_weights()
         if self.two_networks and self.same_init:
             self.student.load_state_dict(self.teacher.state_dict())
 
