@@ -180,7 +180,7 @@ def test_train_steps_update_both_networks_and_reduce_the_loss(face_points):
     batch = clip_batch(face_points)
     before = copy.deepcopy(model.state_dict())
     logs = []
-    for it in range(30):
+    for it in range(40):
         set_iter(it)
         log = model.train_step(batch, wrapper)
         logs.append({k: float(torch.as_tensor(v)) for k, v in log.items()})
@@ -192,10 +192,12 @@ def test_train_steps_update_both_networks_and_reduce_the_loss(face_points):
         if key in after:
             assert not torch.equal(before[key], after[key]), role
     # The path depends on the number of torch threads: with one or two the
-    # total falls by 17-23% and each network's heatmap loss on the labelled
-    # frames by 16-20% (the pseudo-label and motion terms chase targets
+    # total falls by 32-37% and each network's heatmap loss on the labelled
+    # frames by 17-28% (the pseudo-label and motion terms chase targets
     # that move with the networks).
-    for key in ('loss', 'teacher/loss_heatmap', 'student/loss_heatmap'):
+    totals = [log['loss'] for log in logs]
+    assert np.mean(totals[-5:]) < 0.75 * np.mean(totals[:3]), totals
+    for key in ('teacher/loss_heatmap', 'student/loss_heatmap'):
         values = [log[key] for log in logs]
         assert np.mean(values[-5:]) < 0.9 * np.mean(values[:3]), (key,
                                                                   values)
