@@ -1,6 +1,7 @@
 # Quick start: `make demo` (the embedded-benchmark demo) and `make test`.
 # Both create or refresh .venv/ first (tools/setup_env.py; seconds when the
-# venv is current, ~20 minutes on 2 cores the first time: mmcv is compiled).
+# venv is current, 7 to 17 minutes on 2 cores the first time: mmcv is
+# compiled).
 PY := .venv/bin/python
 
 .PHONY: setup demo test clean-venv
