@@ -11,8 +11,8 @@ continues where it stopped; ``--fresh`` starts over):
    (``tools/make_synthetic_300vw.py --convert``);
 2. train TSAL (``configs/tsal_tiny_synthetic.py``) and the supervised-only
    baseline (the same config with ``configs/ablations/baseline.py``
-   applied) for the same iterations, with one labelled frame in ten, both
-   at once with one torch thread each;
+   applied) for the same iterations (``--iters``, 900 by default), with
+   one labelled frame in ten, both at once with one torch thread each;
 3. evaluate the TSAL teacher, the TSAL student and the baseline on the
    held-out test videos (easy and hard);
 4. annotate one hard test video with the TSAL teacher.

@@ -246,6 +246,58 @@ def test_benchmark_end_to_end(tmp_path, synthetic_300vw):
         tool.main(argv)
 
 
+def test_each_training_seed_gets_its_work_dir_and_seed(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--train-seeds', '3', '4',
+                    '--cfg-options', 'model.mu=0.5')
+    assert args.train_seeds == [3, 4]
+    sub = tool.seed_args(args, 4)
+    assert sub.work_dir == args.work_dir / 'seed_4'
+    assert sub.cfg_options == {'model.mu': 0.5, 'randomness.seed': 4}
+    assert sub.train_seeds is None
+    assert args.cfg_options == {'model.mu': 0.5}  # left as it was
+    run = tool.plan_runs(sub)[0]
+    cfg = tool.build_config(sub, run)
+    assert cfg.randomness.seed == 4 and cfg.model.mu == 0.5
+    # the data stay those of --seed
+    assert sub.seed == args.seed == 0
+    both = args_for(tool, tmp_path, '--train-seeds', '1', '--cfg-options',
+                    'randomness.seed=2')
+    with pytest.raises(SystemExit, match='both set the training seed'):
+        tool.seed_args(both, 1)
+
+
+@pytest.mark.slow
+def test_train_seeds_end_to_end(tmp_path, synthetic_300vw):
+    """The baseline for 2 iterations on two training seeds, summarised."""
+    tool = load_tool()
+    work = tmp_path / 'work'
+    text = tool.main([
+        '--methods', 'baseline', '--iters', '2', '--data-root',
+        str(synthetic_300vw), '--work-dir', str(work), '--train-seeds', '0',
+        '1', '--cfg-options', 'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ])
+    nmes = []
+    for seed in (0, 1):
+        assert 'training seed ' + str(seed) in \
+            (work / f'seed_{seed}' / 'results.md').read_text()
+        metrics = json.loads((work / f'seed_{seed}' / 'baseline' /
+                              'eval_teacher' / 'metrics.json').read_text())
+        nmes.append(metrics['NME_inter_ocular'])
+    assert nmes[0] != nmes[1]  # two seeds, two trainings
+    assert (work / 'seeds.md').read_text() == text
+    assert (work / 'seeds.png').is_file()
+    row = next(line for line in text.splitlines()
+               if line.startswith('| supervised-only baseline'))
+    assert row.startswith(f'| supervised-only baseline | teacher | '
+                          f'{nmes[0]:.2f} | {nmes[1]:.2f} | '
+                          f'{(nmes[0] + nmes[1]) / 2:.2f} |')
+
+
 def test_oversubscription_is_warned():
     tool = load_tool()
     assert tool.oversubscription_warning(2, 1, 2) is None
