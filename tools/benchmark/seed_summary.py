@@ -105,7 +105,8 @@ def load_rows(work_dir: Path) -> List[Dict[str, Any]]:
     Returns:
         list[dict]: One row per evaluated network, with the metrics of
         ``accuracy.result_rows`` and ``seed``, ``threads``, ``config`` (the
-        dumped config's path) and ``source`` (the work directory) added.
+        dumped config's path), ``cfg`` (that config as a dict) and
+        ``source`` (the work directory) added.
     """
     configs = sorted((work_dir / 'configs').glob('*.py'))
     if not configs:
@@ -132,11 +133,11 @@ def load_rows(work_dir: Path) -> List[Dict[str, Any]]:
                 '(run accuracy.py on it again to finish it)')
         label = accuracy.METHODS.get(name, (None, name))[1]
         run = accuracy.Run(name, label, networks=list(metrics))
+        cfg = _config_dict(config)
         for row in accuracy.result_rows([run], {name: metrics}):
-            row['seed'] = _config_dict(config)['randomness']['seed']
-            row['threads'] = int(threads.read_text())
-            row['config'] = config
-            row['source'] = work_dir
+            row.update(seed=cfg['randomness']['seed'],
+                       threads=int(threads.read_text()), config=config,
+                       cfg=cfg, source=work_dir)
             rows.append(row)
     return rows
 
@@ -159,20 +160,17 @@ def group_by_seed(
                 f"{row['seed']} is in both {earlier['source']} and "
                 f"{row['source']}: pass one of them")
         by_seed[row['seed']] = row
-    reference: Dict[str, Tuple[Path, Dict[str, Any]]] = {}
+    reference: Dict[str, dict] = {}
     for (run, _), by_seed in groups.items():
         for row in by_seed.values():
-            cfg = _config_dict(row['config'])
-            cfg.pop('randomness', None)
-            if run not in reference:
-                reference[run] = (row['config'], cfg)
-                continue
-            first, first_cfg = reference[run]
-            key = _first_difference(first_cfg, cfg)
+            first = reference.setdefault(run, row)
+            key = _first_difference(
+                {k: v for k, v in first['cfg'].items() if k != 'randomness'},
+                {k: v for k, v in row['cfg'].items() if k != 'randomness'})
             if key is not None:
                 raise SummaryError(
-                    f'run {run!r}: {first} and {row["config"]} differ in '
-                    f'`{key}`, not only in the seed')
+                    f'run {run!r}: {first["config"]} and {row["config"]} '
+                    f'differ in `{key}`, not only in the seed')
     seed_sets = {key: sorted(by_seed) for key, by_seed in groups.items()}
     all_seeds = sorted({s for seeds in seed_sets.values() for s in seeds})
     for (run, net), seeds in seed_sets.items():
@@ -202,8 +200,7 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
     """
     keys = sorted(groups, key=_order)
     seeds = sorted(next(iter(groups.values())))
-    any_row = next(iter(groups[keys[0]].values()))
-    cfg = _config_dict(any_row['config'])
+    cfg = next(iter(groups[keys[0]].values()))['cfg']
     threads = {}
     for seed in seeds:
         counts = sorted({groups[k][seed]['threads'] for k in keys})
