@@ -520,13 +520,17 @@ def result_rows(runs: List[Run],
     return rows
 
 
-def check_targets(rows: List[dict]) -> List[str]:
-    """The benchmark's targets on inter-ocular NME and AUC@0.08, in words.
+def target_results(rows: List[dict]) -> List[Tuple[str, Optional[bool]]]:
+    """The benchmark's targets on inter-ocular NME and AUC@0.08, checked.
 
     TSAL's teacher at least 10% below the supervised-only baseline and
     below Mean Teacher, better than its own student, and with a higher
     AUC@0.08 than both; with an ``all_labelled`` row, the baseline's gain
     from labelling every frame is stated beside them.
+
+    Returns:
+        list[tuple[str, bool | None]]: Each line in words, with whether its
+        target is met (``None`` for the reference line, not a target).
     """
     def find(run: str, net: str = 'teacher') -> Optional[dict]:
         return next((r for r in rows if r['run'] == run
@@ -536,10 +540,12 @@ def check_targets(rows: List[dict]) -> List[str]:
     tsal, student = find('tsal'), find('tsal', 'student')
     if tsal is None:
         return []
-    lines = []
+    lines: List[Tuple[str, Optional[bool]]] = []
 
-    def verdict(ok: bool) -> str:
-        return 'met' if ok else 'NOT met'
+    def add(text: str, ok: Optional[bool]) -> None:
+        if ok is not None:
+            text += f": {'met' if ok else 'NOT met'}"
+        lines.append((text, ok))
 
     def pair(a: float, b: float) -> Tuple[str, str]:
         # two decimals, or as many (up to 4) as tell the values apart
@@ -555,37 +561,38 @@ def check_targets(rows: List[dict]) -> List[str]:
     base = find('baseline')
     if base is not None:
         gain = 1 - tsal[nme] / base[nme]
-        lines.append(f'- TSAL teacher NME {tsal[nme]:.2f} vs supervised-only '
-                     f'{base[nme]:.2f}: {lower_by(gain)} (target '
-                     f'>= 10%): {verdict(gain >= 0.10)}')
+        add(f'- TSAL teacher NME {tsal[nme]:.2f} vs supervised-only '
+            f'{base[nme]:.2f}: {lower_by(gain)} (target >= 10%)',
+            gain >= 0.10)
     mean_teacher = find('mean_teacher')
     if mean_teacher is not None:
         ours, theirs = pair(tsal[nme], mean_teacher[nme])
-        lines.append(f'- TSAL teacher NME {ours} below Mean Teacher '
-                     f'({theirs}): '
-                     f'{verdict(tsal[nme] < mean_teacher[nme])}')
+        add(f'- TSAL teacher NME {ours} below Mean Teacher ({theirs})',
+            tsal[nme] < mean_teacher[nme])
     if student is not None:
         ours, theirs = pair(tsal[nme], student[nme])
-        lines.append(f'- TSAL teacher NME {ours} better than its student '
-                     f'({theirs}): '
-                     f'{verdict(tsal[nme] < student[nme])}')
+        add(f'- TSAL teacher NME {ours} better than its student ({theirs})',
+            tsal[nme] < student[nme])
     others = {name: r for name, r in (('supervised-only', base),
                                       ('Mean Teacher', mean_teacher))
               if r is not None}
     if others:
         best = max(r[auc] for r in others.values())
-        lines.append(f'- TSAL teacher AUC@0.08 {tsal[auc]:.2f} above '
-                     f'{" and ".join(others)} (best {best:.2f}): '
-                     f'{verdict(tsal[auc] > best)}')
+        add(f'- TSAL teacher AUC@0.08 {tsal[auc]:.2f} above '
+            f'{" and ".join(others)} (best {best:.2f})', tsal[auc] > best)
     reference = find('all_labelled')
     if base is not None and reference is not None:
         room = 1 - reference[nme] / base[nme]
-        lines.append(f'- Reference, not a target: with every frame labelled '
-                     f'the baseline reaches {reference[nme]:.2f}, '
-                     f'{lower_by(room)} than with one in ten: the '
-                     'room that labels of the unlabelled frames give at this '
-                     'budget')
+        add(f'- Reference, not a target: with every frame labelled the '
+            f'baseline reaches {reference[nme]:.2f}, {lower_by(room)} than '
+            'with one in ten: the room that labels of the unlabelled frames '
+            'give at this budget', None)
     return lines
+
+
+def check_targets(rows: List[dict]) -> List[str]:
+    """The lines of :func:`target_results`, in words."""
+    return [text for text, _ in target_results(rows)]
 
 
 def write_reports(args: argparse.Namespace, runs: List[Run],

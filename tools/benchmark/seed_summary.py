@@ -239,15 +239,14 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
             f'{accuracy._cell(mean_row[P_C])}'
         ]) + ' |')
         plot[f"{first['method']} ({key[1]})"] = (nmes, mean_row[NME])
-    targets = accuracy.check_targets(mean_rows)
-    per_seed = [accuracy.check_targets([groups[k][s] for k in keys])
+    targets = accuracy.target_results(mean_rows)
+    per_seed = [accuracy.target_results([groups[k][s] for k in keys])
                 for s in seeds]
     if targets:
         lines += ['', f'Targets on the means of {len(seeds)} seeds:', '']
-        for i, line in enumerate(targets):
-            if line.endswith('met'):  # a target, not the reference line
-                met = sum(lines_of_seed[i].endswith(': met')
-                          for lines_of_seed in per_seed)
+        for i, (line, ok) in enumerate(targets):
+            if ok is not None:  # a target, not the reference line
+                met = sum(bool(results[i][1]) for results in per_seed)
                 line += f' (met on {met} of {len(seeds)} seeds alone)'
             lines.append(line)
     return '\n'.join(lines) + '\n', plot
