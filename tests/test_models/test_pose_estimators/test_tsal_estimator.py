@@ -159,6 +159,28 @@ def test_pseudo_labels_are_detached(face_points):
     assert all(p.grad is None for p in model.teacher.parameters())
 
 
+def test_student_losses_do_not_depend_on_the_teacher(face_points):
+    """Eq. 5 takes the student's own tracks and p_C: changing the teacher
+    changes the teacher's losses and none of the student's (so two rows
+    that differ only in Eq. 8, TSAL and Mean Teacher, share their
+    student)."""
+    model = build()
+    set_iter(50)
+    data = model.data_preprocessor(clip_batch(face_points), training=True)
+    with torch.no_grad():
+        before = model(**data, mode='loss')
+        torch.manual_seed(1)
+        for p in model.teacher.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        after = model(**data, mode='loss')
+    student = [k for k in before if k.startswith('student/')]
+    teacher = [k for k in before if k.startswith('teacher/')]
+    assert 'student/loss_pseudo' in student and len(teacher) == len(student)
+    for key in student:
+        assert torch.equal(before[key], after[key]), key
+    assert all(not torch.equal(before[k], after[k]) for k in teacher)
+
+
 def test_mfds_trains_the_motion_field_only(face_points):
     model = build()
     set_iter(50)
