@@ -487,7 +487,8 @@ def _report_progress(args: argparse.Namespace, runs: List[Run],
 # ----------------------------------------------------------------------
 # reports
 # ----------------------------------------------------------------------
-def _cell(value: float) -> str:
+def format_cell(value: float) -> str:
+    """A table cell: two decimals, or ``-`` for a missing value (NaN)."""
     return '-' if math.isnan(value) else f'{value:.2f}'
 
 
@@ -620,7 +621,10 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
             cells += [f"{r[f'NME_{mode}/{s}']:.2f}" for s in SPLITS]
         cells += [f"{r['AUC@0.08_inter_ocular']:.2f}",
                   f"{r['FR@0.08_inter_ocular']:.2f}"]
-        cells += [_cell(r[f'NME_inter_ocular_{source}']) for source in SOURCES]
+        cells += [
+            format_cell(r[f'NME_inter_ocular_{source}'])
+            for source in SOURCES
+        ]
         table.append('| ' + ' | '.join(cells) + ' |')
     what = (f'sweep of `{args.sweep}`' if args.sweep else
             'the rows of the paper\'s Table 3')

@@ -233,10 +233,10 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
         std = statistics.stdev(nmes) if len(nmes) > 1 else math.nan
         lines.append('| ' + ' | '.join([
             first['method'], key[1], *[f'{v:.2f}' for v in nmes],
-            f'{mean_row[NME]:.2f}', accuracy._cell(std),
+            f'{mean_row[NME]:.2f}', accuracy.format_cell(std),
             f'{mean_row[AUC]:.2f}',
-            f'{accuracy._cell(mean_row[P_M])} / '
-            f'{accuracy._cell(mean_row[P_C])}'
+            f'{accuracy.format_cell(mean_row[P_M])} / '
+            f'{accuracy.format_cell(mean_row[P_C])}'
         ]) + ' |')
         plot[f"{first['method']} ({key[1]})"] = (nmes, mean_row[NME])
     targets = accuracy.target_results(mean_rows)
