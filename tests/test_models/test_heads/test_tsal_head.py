@@ -108,6 +108,57 @@ def test_loss_on_300w(batch):
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
 
 
+def _clor_sample(center_xy, offset, size=4):
+    """A labelled frame with one landmark: centre pixel and its offset."""
+    from mmengine.structures import InstanceData, PixelData
+    from mmpose.structures import PoseDataSample
+    sample = PoseDataSample()
+    sample.gt_fields = PixelData(
+        heatmaps=torch.zeros(1, size, size),
+        center_heatmap=torch.zeros(1, size, size))
+    sample.gt_instance_labels = InstanceData(
+        keypoint_weights=torch.ones(1, 1),
+        center_index=torch.tensor([center_xy[1] * size + center_xy[0]]),
+        offsets=torch.tensor([[offset]], dtype=torch.float32),
+        offset_weights=torch.ones(1, 1))
+    return sample
+
+
+@pytest.mark.parametrize('radius, expected', [(0, 0.0), (1, 0.5)])
+def test_offset_radius_loss_by_hand(radius, expected):
+    """The offsets of the pixels around the centre learn the landmarks'
+    offsets from their own position.
+
+    Centre (x, y) = (0, 1) on a 4 x 4 map, true offset (1.5, -0.5), every
+    pixel predicting (1.5, -0.5). Radius 0: only the centre, error 0.
+    Radius 1: the 3 x 3 window clipped at the left border, pixels x in
+    {0, 0, 1}, y in {0, 1, 2}; each pixel's target is (1.5, -0.5) minus
+    its shift (sx, sy), so its L1 error is |sx| + |sy|: rows sy = -1, 0, 1
+    give 1 + 1 + 2, 0 + 0 + 1 and 1 + 1 + 2, 9 in all over 9 pixels x 2
+    coordinates = 0.5.
+    """
+    head = TSALHead(in_channels=2, out_channels=1, deconv_out_channels=None,
+                    offset_radius=radius,
+                    offset_loss=dict(type='L1Loss', use_target_weight=True))
+    offsets = torch.tensor([1.5, -0.5]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
+    outputs = (torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), offsets)
+    losses = head.loss_by_outputs(outputs, [_clor_sample((0, 1),
+                                                         (1.5, -0.5))],
+                                  dict(compute_acc=False))
+    assert losses['loss_offset'].item() == pytest.approx(expected)
+    # zero predictions: no pixel of the window has zero error, so every
+    # supervised pixel and no other receives a gradient
+    zeros = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    head.loss_by_outputs(outputs[:2] + (zeros, ),
+                         [_clor_sample((0, 1), (1.5, -0.5))],
+                         dict(compute_acc=False))['loss_offset'].backward()
+    touched = (zeros.grad.abs().sum(1)[0] > 0).nonzero().tolist()
+    window = [[y, x] for y in range(3) for x in range(2)]
+    assert touched == (window if radius else [[1, 0]])
+    with pytest.raises(ValueError, match='offset_radius'):
+        TSALHead(in_channels=2, offset_radius=-1)
+
+
 def test_loss_skips_unlabelled(batch):
     model = _model()
     data = model.data_preprocessor(copy.deepcopy(batch), training=True)

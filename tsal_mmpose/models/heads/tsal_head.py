@@ -65,6 +65,13 @@ class TSALHead(BaseHead):
             ``CenterFocalLoss``, name ``'loss_center'``.
         offset_loss (dict): Offset loss at the centre pixel (l_C). Defaults
             to mmpose ``L1Loss`` with weights, name ``'loss_offset'``.
+        offset_radius (int): Supervise the offsets of every pixel within
+            this Chebyshev distance of the ground-truth centre, each with
+            the landmarks' offsets from that pixel, and average the loss
+            over them. 0 supervises the centre pixel alone, as CenterNet;
+            the decoder reads the offsets at the predicted centre peak,
+            which often misses the true centre by a pixel or two. Defaults
+            to 0.
         decoder (dict, optional): ``TSALLabel`` codec config, needed by
             ``predict``.
         init_cfg (dict, optional): Defaults to normal(0.001) convolutions
@@ -86,6 +93,7 @@ class TSALHead(BaseHead):
                  center_loss: ConfigType = dict(type='CenterFocalLoss'),
                  offset_loss: ConfigType = dict(
                      type='L1Loss', use_target_weight=True),
+                 offset_radius: int = 0,
                  decoder: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
         if init_cfg is None:
@@ -100,6 +108,10 @@ class TSALHead(BaseHead):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.center_bias_init = center_bias_init
+        if not (isinstance(offset_radius, int) and offset_radius >= 0):
+            raise ValueError('offset_radius must be a non-negative int, got '
+                             f'{offset_radius!r}')
+        self.offset_radius = offset_radius
 
         self.loss_module, self.heatmap_loss_name = _build_loss(
             loss, 'loss_heatmap')
@@ -226,7 +238,10 @@ class TSALHead(BaseHead):
         ``loss_heatmap`` = heatmap MSE with keypoint weights (l_M);
         ``loss_center`` = focal loss on the centre logits and
         ``loss_offset`` = L1 of the offsets read at the ground-truth centre
-        pixel, weighted by visibility (together l_C). Only the frames for
+        pixel, weighted by visibility (together l_C); with
+        ``offset_radius`` r > 0, the mean of that loss over the
+        ``(2r + 1)^2`` pixels around the centre (clipped into the map),
+        each against the landmarks' offsets from its own position. Only the frames for
         which :meth:`is_labelled` holds contribute; with none, the losses
         are zeros attached to the graph.
 
@@ -279,7 +294,7 @@ class TSALHead(BaseHead):
             self.heatmap_loss_name: self.loss_module(pred_hm, gt_hm, kpt_w),
             self.center_loss_name: self.center_loss_module(pred_c, gt_c),
             self.offset_loss_name: self.offset_loss_module(
-                gather_offsets(pred_o, c_idx), gt_o, o_w),
+                *self._offset_pairs(pred_o, c_idx, gt_o, o_w)),
         }
         if train_cfg.get('compute_acc', True):
             _, avg_acc, _ = pose_pck_accuracy(
@@ -288,6 +303,39 @@ class TSALHead(BaseHead):
                 mask=to_numpy(kpt_w) > 0)
             losses['acc_pose'] = torch.tensor(avg_acc, device=device)
         return losses
+
+    def _offset_pairs(self, pred_o: Tensor, center_index: Tensor,
+                      gt_o: Tensor,
+                      weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Predicted and target offsets at the supervised pixels.
+
+        Args:
+            pred_o (Tensor): ``[M, 2N, h, w]`` predicted offset maps.
+            center_index (Tensor): ``[M]`` flat index of the true centre.
+            gt_o (Tensor): ``[M, N, 2]`` offsets from the true centre.
+            weights (Tensor): ``[M, N]`` landmark weights.
+
+        Returns:
+            tuple: prediction and target ``[S M, N, 2]`` and weights
+            ``[S M, N]``, ``S = (2 r + 1)^2`` pixels per frame (``S = 1``
+            for ``offset_radius = 0``).
+        """
+        r = self.offset_radius
+        if r == 0:
+            return gather_offsets(pred_o, center_index), gt_o, weights
+        h, w = pred_o.shape[-2:]
+        cx, cy = center_index % w, center_index // w
+        preds, targets = [], []
+        for dy in range(-r, r + 1):
+            for dx in range(-r, r + 1):
+                x = (cx + dx).clamp(0, w - 1)
+                y = (cy + dy).clamp(0, h - 1)
+                preds.append(gather_offsets(pred_o, y * w + x))
+                shift = torch.stack([x - cx, y - cy], dim=-1).to(gt_o)
+                targets.append(gt_o - shift[:, None])
+        n = len(preds)
+        return (torch.cat(preds), torch.cat(targets),
+                weights.repeat(n, 1))
 
     # ------------------------------------------------------------ predict
     def flip_outputs(self, outputs: TSALOutputs, flip_indices: List[int],
@@ -387,16 +435,48 @@ class TSALHead(BaseHead):
         center = np.asarray(metainfo['input_center'], dtype=np.float32)
         return points / size * scale + center - 0.5 * scale
 
+    def test_outputs(self, feats: Features,
+                     batch_data_samples: OptSampleList,
+                     test_cfg: ConfigType = {}) -> TSALOutputs:
+        """The maps that :meth:`predict` decodes.
+
+        With ``test_cfg['flip_test']``, ``feats = [feats,
+        feats_of_flipped_input]``: the outputs of the flipped input are
+        mapped back (:meth:`flip_outputs`, ``test_cfg['shift_heatmap']``)
+        and averaged with the others.
+
+        Args:
+            feats: features, or a list of two for flip test.
+            batch_data_samples (list[PoseDataSample]): ``M`` samples (their
+                ``flip_indices`` serve the flip test).
+            test_cfg (dict): ``flip_test``, ``flip_mode``,
+                ``shift_heatmap``.
+
+        Returns:
+            tuple: ``(H, C, O)`` as :meth:`forward`, ``M`` frames.
+        """
+        if not test_cfg.get('flip_test', False):
+            return self.forward(feats)
+        assert isinstance(feats, list) and len(feats) == 2
+        flip_mode = test_cfg.get('flip_mode', 'heatmap')
+        if flip_mode != 'heatmap':
+            raise ValueError(f'{self.__class__.__name__} supports '
+                             f'flip_mode="heatmap" only, got {flip_mode}')
+        flip_indices = batch_data_samples[0].metainfo['flip_indices']
+        outputs = self.forward(feats[0])
+        flipped = self.flip_outputs(
+            self.forward(feats[1]), flip_indices,
+            test_cfg.get('shift_heatmap', False))
+        return tuple((a + b) * 0.5 for a, b in zip(outputs, flipped))
+
     def predict(self,
                 feats: Features,
                 batch_data_samples: OptSampleList,
                 test_cfg: ConfigType = {}) -> Predictions:
         """Predict landmarks; flip test when ``test_cfg['flip_test']``.
 
-        With flip test, ``feats = [feats, feats_of_flipped_input]`` and the
-        outputs of the flipped input are mapped back (:meth:`flip_outputs`,
-        ``test_cfg['shift_heatmap']``) and averaged with the others before
-        decoding.
+        Decodes the maps of :meth:`test_outputs` (with flip test, ``feats =
+        [feats, feats_of_flipped_input]``).
 
         ``keypoints`` (fused ``p``) is returned in input-image pixels; the
         pose estimator maps it to the original image as for any mmpose
@@ -417,21 +497,7 @@ class TSALHead(BaseHead):
             with ``heatmaps`` ``[N, h, w]`` and ``center_heatmap``
             (sigmoid) ``[1, h, w]`` if ``output_heatmaps``.
         """
-        if test_cfg.get('flip_test', False):
-            assert isinstance(feats, list) and len(feats) == 2
-            flip_mode = test_cfg.get('flip_mode', 'heatmap')
-            if flip_mode != 'heatmap':
-                raise ValueError(f'{self.__class__.__name__} supports '
-                                 f'flip_mode="heatmap" only, got {flip_mode}')
-            flip_indices = batch_data_samples[0].metainfo['flip_indices']
-            outputs = self.forward(feats[0])
-            flipped = self.flip_outputs(
-                self.forward(feats[1]), flip_indices,
-                test_cfg.get('shift_heatmap', False))
-            outputs = tuple((a + b) * 0.5 for a, b in zip(outputs, flipped))
-        else:
-            outputs = self.forward(feats)
-
+        outputs = self.test_outputs(feats, batch_data_samples, test_cfg)
         preds = self.decode(outputs)
         if batch_data_samples is not None:
             for pred, sample in zip(preds, batch_data_samples):
