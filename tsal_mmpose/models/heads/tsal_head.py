@@ -238,12 +238,12 @@ class TSALHead(BaseHead):
         ``loss_heatmap`` = heatmap MSE with keypoint weights (l_M);
         ``loss_center`` = focal loss on the centre logits and
         ``loss_offset`` = L1 of the offsets read at the ground-truth centre
-        pixel, weighted by visibility (together l_C); with
+        pixel, weighted by visibility (together l_C of Eq. 1); with
         ``offset_radius`` r > 0, the mean of that loss over the
         ``(2r + 1)^2`` pixels around the centre (clipped into the map),
-        each against the landmarks' offsets from its own position. Only the frames for
-        which :meth:`is_labelled` holds contribute; with none, the losses
-        are zeros attached to the graph.
+        each against the landmarks' offsets from its own position. Only the
+        frames for which :meth:`is_labelled` holds contribute; with none,
+        the losses are zeros attached to the graph.
 
         Args:
             outputs (tuple): ``(H, C, O)`` of :meth:`forward`, ``M`` frames.
