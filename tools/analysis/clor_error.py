@@ -50,6 +50,8 @@ if str(ROOT) not in sys.path:
 import tsal_mmpose  # noqa: E402,F401
 from tsal_mmpose.codecs import TSALLabel  # noqa: E402
 from tsal_mmpose.evaluation.metrics import face_nme, norm_factors  # noqa: E402
+from tsal_mmpose.models.utils import (decode_clor_torch,  # noqa: E402
+                                      gather_offsets)
 from tsal_mmpose.utils import allow_mmengine_checkpoints  # noqa: E402
 
 READINGS = ('p_C', 'at the true centre', 'at a neighbour')
@@ -93,6 +95,8 @@ def clor_readings(center: Tensor, offsets: Tensor, gt: np.ndarray,
                   codec: TSALLabel) -> Dict[str, np.ndarray]:
     """CLOR landmarks read at the peak, the true centre and its neighbours.
 
+    ``p_C`` is the head's decoding (:func:`decode_clor_torch`).
+
     Args:
         center (Tensor): ``[M, 1, h, w]`` centre logits.
         offsets (Tensor): ``[M, 2N, h, w]`` offsets (channel ``2n`` = dx).
@@ -105,22 +109,22 @@ def clor_readings(center: Tensor, offsets: Tensor, gt: np.ndarray,
         order), in heatmap pixels, and ``'centre distance'`` ``[M]``, the
         peak's distance to the true centre pixel.
     """
-    m, _, h, w = center.shape
-    offs = offsets.float().cpu().numpy().reshape(m, -1, 2, h, w)
-    peak = center.reshape(m, -1).argmax(-1).cpu().numpy()
-    peak_xy = np.stack([peak % w, peak // w], axis=-1)
+    h, w = center.shape[-2:]
+    offsets = offsets.float().cpu()
+    p_c, _, peak_xy = decode_clor_torch(center.float().cpu(), offsets)
+    peak_xy = peak_xy.long().numpy()
     true_xy = true_centres(gt, codec)
 
     def read(xy: np.ndarray) -> np.ndarray:
-        frames = np.arange(m)
-        return offs[frames, :, :, xy[:, 1], xy[:, 0]] + xy[:, None]
+        index = torch.as_tensor(xy[:, 1] * w + xy[:, 0])
+        return gather_offsets(offsets, index).numpy() + xy[:, None]
 
     neighbours = [
         read(np.clip(true_xy + [dx, dy], 0, [w - 1, h - 1]))
         for dx, dy in NEIGHBOURS
     ]
     return {
-        'p_C': read(peak_xy),
+        'p_C': p_c.numpy(),
         'at the true centre': read(true_xy),
         'at a neighbour': np.stack(neighbours, axis=1),
         'centre distance': np.hypot(*(peak_xy - true_xy).T),
