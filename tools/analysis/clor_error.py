@@ -227,11 +227,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if net.test_cfg.get('flip_test', False):
             feats = [feats, net.extract_feat(inputs.flip(-1))]
         _, center, offsets = head.test_outputs(feats, samples, net.test_cfg)
-        stride = inputs.shape[-1] / center.shape[-1]
         gt = np.stack([
             to_input_space(np.asarray(s.gt_instances.keypoints[0]),
                            s.metainfo) for s in samples
-        ]) / stride
+        ]) / head.decoder.scale_factor  # heatmap pixels
         per_batch.append(clor_readings(center, offsets, gt, head.decoder))
         truth.append(gt)
         print(f'[clor error] {stop}/{len(dataset)} clips', file=sys.stderr,
