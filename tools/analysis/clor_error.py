@@ -38,9 +38,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import FUNCTIONS, DefaultScope
-from mmengine.runner import load_checkpoint
 from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,23 +195,19 @@ def report(result: Dict[str, float], network: str, checkpoint: str,
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     allow_mmengine_checkpoints()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    from mmpose.registry import DATASETS, MODELS
-    loader = cfg.test_dataloader
-    with DefaultScope.overwrite_default_scope('mmpose'):
-        model = MODELS.build(cfg.model)
-        load_checkpoint(model, args.checkpoint, map_location='cpu',
-                        logger='silent')
-        dataset = DATASETS.build(loader.dataset)
-        collate = FUNCTIONS.get(loader.collate_fn.type)
+    from mmpose.apis import init_model
+    from mmpose.registry import DATASETS
+    model = init_model(args.config, args.checkpoint, device='cpu',
+                       cfg_options=args.cfg_options)
     if not hasattr(model, 'networks'):
         raise ValueError(f'{args.config} is not a TSAL config (its model '
                          f'is a {type(model).__name__})')
     if args.network not in model.networks:
         raise ValueError(f'{args.config} has no {args.network} network')
-    model.eval()
+    loader = model.cfg.test_dataloader
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        dataset = DATASETS.build(loader.dataset)
+        collate = FUNCTIONS.get(loader.collate_fn.type)
     net = model.networks[args.network]
     head = net.head
     per_batch: List[Dict[str, np.ndarray]] = []
