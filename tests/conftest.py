@@ -1,10 +1,17 @@
 """Shared pytest fixtures."""
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGED_FACES = REPO_ROOT / 'tsal_mmpose' / 'datasets' / 'synthetic' / 'faces'
+TEST_FACES = REPO_ROOT / 'tests' / 'data' / 'faces'
+#: One file of each sample set, checked so that a partial folder fails early.
+FACE_FILES = ('300w/test_300w.json', 'wflw/test_wflw.json',
+              'aflw/test_aflw.json', '300vw/anno_300vw.json',
+              '300vw/401/annot/000732.pts', '300vw_raw/401/vid.avi')
 
 
 @pytest.fixture(autouse=True)
@@ -21,17 +28,29 @@ def mmpose_default_scope():
 
 
 @pytest.fixture(scope='session')
-def faces_dir() -> Path:
-    """The real annotated faces (300W, 300VW, AFLW, WFLW samples).
+def faces_dir(tmp_path_factory) -> Path:
+    """The real annotated faces (300W, 300VW, AFLW, WFLW) in one folder.
 
-    Looked up in ``$TSAL_FACES_DIR``, then ``<repo>/../shared/data/faces``.
+    ``$TSAL_FACES_DIR`` when set; otherwise the package's source faces
+    (``tsal_mmpose/datasets/synthetic/faces``) and the test-only samples
+    (``tests/data/faces``) copied side by side into one temporary folder,
+    the layout of mmpose's ``tests/data``: ``300w/``, ``300vw/``,
+    ``300vw_raw/``, ``aflw/``, ``wflw/``.
     """
-    path = Path(os.environ.get(
-        'TSAL_FACES_DIR', REPO_ROOT.parent / 'shared' / 'data' / 'faces'))
-    if not (path / '300w' / 'test_300w.json').is_file():
-        raise FileNotFoundError(
-            f'real face fixtures not found at {path}: set TSAL_FACES_DIR to '
-            'the folder holding 300w/, 300vw/, 300vw_raw/, aflw/, wflw/')
+    override = os.environ.get('TSAL_FACES_DIR')
+    if override:
+        path = Path(override)
+    else:
+        path = tmp_path_factory.mktemp('faces')
+        for part in (PACKAGED_FACES, TEST_FACES):
+            shutil.copytree(part, path, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns('README.md'))
+    origin = ('$TSAL_FACES_DIR' if override else
+              f'copied from {PACKAGED_FACES} and {TEST_FACES}')
+    for name in FACE_FILES:
+        if not (path / name).is_file():
+            raise FileNotFoundError(
+                f'{path / name}: missing from the faces folder ({origin})')
     return path
 
 

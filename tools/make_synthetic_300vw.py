@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=Path(DEFAULT_ROOT),
                         help=f'output root (default {DEFAULT_ROOT})')
     parser.add_argument('--faces-dir', type=Path, default=None,
-                        help='real face fixtures (default $TSAL_FACES_DIR or '
-                        '<repo>/../shared/data/faces)')
+                        help='folder of the real source faces (default '
+                        '$TSAL_FACES_DIR, else the faces shipped with the '
+                        'package)')
     parser.add_argument('--seed', type=int, default=d.seed)
     parser.add_argument('--train-videos', type=int, default=d.train_videos)
     parser.add_argument('--test-easy-videos', type=int,

@@ -1,12 +1,12 @@
 # A stock mmpose face model (TopdownPoseEstimator + HeatmapHead) inherited from
 # mmpose's own 300W config, shrunk so that it trains in seconds on CPU.
-# Set `data_root` (the folder holding test_300w.json and the images) with
+# `data_root` defaults to the package's 300W samples; set it with
 # --cfg-options.
 _base_ = ['mmpose::face_2d_keypoint/topdown_heatmap/300w/'
           'td-hm_hrnetv2-w18_8xb64-60e_300w-256x256.py']
 custom_imports = dict(imports=['tsal_mmpose'], allow_failed_imports=False)
 
-data_root = '../shared/data/faces/300w/'
+data_root = 'tsal_mmpose/datasets/synthetic/faces/300w/'
 codec = dict(
     type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16), sigma=1.0)
 train_cfg = dict(

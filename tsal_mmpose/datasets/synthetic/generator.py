@@ -54,18 +54,24 @@ from .sources import (TEST_IDENTITIES, TRAIN_IDENTITIES, SourceFace,
 __all__ = ['GeneratorConfig', 'VideoSpec', 'plan_videos', 'SyntheticSources',
            'make_renderer', 'render_video', 'convert_benchmark',
            'write_video', 'generate_benchmark', 'default_faces_dir',
-           'DEFAULT_ROOT']
+           'DEFAULT_ROOT', 'PACKAGED_FACES_DIR']
 
 PathLike = Union[str, os.PathLike]
 DEFAULT_ROOT = 'data/synthetic_300vw'
 CODECS = {'mjpg': 'MJPG', 'ffv1': 'FFV1'}
+#: The real source faces shipped as package data.
+PACKAGED_FACES_DIR = Path(__file__).resolve().parent / 'faces'
 
 
 def default_faces_dir() -> Path:
-    """``$TSAL_FACES_DIR`` or ``<repo>/../shared/data/faces``."""
-    repo = Path(__file__).resolve().parents[3]
-    return Path(os.environ.get('TSAL_FACES_DIR',
-                               repo.parent / 'shared' / 'data' / 'faces'))
+    """``$TSAL_FACES_DIR`` if set, else the faces shipped with the package.
+
+    The package's copy is ``tsal_mmpose/datasets/synthetic/faces/`` (see its
+    README.md); the variable points the generator at another folder of the
+    same layout.
+    """
+    override = os.environ.get('TSAL_FACES_DIR')
+    return Path(override) if override else PACKAGED_FACES_DIR
 
 
 @dataclass
@@ -179,7 +185,7 @@ class SyntheticSources:
     """Source faces and the per-split canonical reference shapes.
 
     Args:
-        faces_dir: Fixture folder (see :mod:`.sources`).
+        faces_dir: Folder of the source faces (see :mod:`.sources`).
         config: Settings (which identities go to which split).
     """
 
@@ -343,7 +349,7 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
     Args:
         root: Output root (layout in the module docstring).
         config: Settings (defaults: :class:`GeneratorConfig`).
-        faces_dir: Fixture folder with the source faces
+        faces_dir: Folder of the source faces
             (default :func:`default_faces_dir`).
         workers: Processes, one video at a time each.
         convert: Also extract frames and write the COCO-style JSON files.

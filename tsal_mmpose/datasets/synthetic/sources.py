@@ -1,6 +1,6 @@
 """Real annotated faces used as textures of the synthetic benchmark.
 
-Sources (all from the fixture folder, see its README.md):
+Sources (all in the package's ``faces/`` folder, see its README.md):
 
 =================  =========================================  =========
 identity            files                                      split
@@ -141,16 +141,26 @@ TEST_IDENTITIES = ('300w/indoor_020', 'wflw/40', '300vw/001')
 ALL_IDENTITIES = TRAIN_IDENTITIES + TEST_IDENTITIES
 
 
+def _require(path: Path) -> Path:
+    """``path``, or an error naming it (a missing or partial faces folder)."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f'{path}: missing from the source-faces folder (the layout is '
+            'that of tsal_mmpose/datasets/synthetic/faces/, see its '
+            'README.md; $TSAL_FACES_DIR overrides the folder)')
+    return path
+
+
 def _read_image(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(_require(path)), cv2.IMREAD_COLOR)
     if image is None:
-        raise FileNotFoundError(f'{path}: cannot read the image')
+        raise ValueError(f'{path}: not an image OpenCV can read')
     return image
 
 
 def _coco_faces(json_path: Path, prefix: str, stem_names: bool,
                 convert=None) -> list[SourceFace]:
-    data = json.loads(json_path.read_text())
+    data = json.loads(_require(json_path).read_text())
     images = {i['id']: i for i in data['images']}
     faces = []
     for ann in data['annotations']:
@@ -168,10 +178,11 @@ def _coco_faces(json_path: Path, prefix: str, stem_names: bool,
 def load_source_faces(faces_dir: PathLike,
                       identities: Iterable[str] | None = None
                       ) -> list[SourceFace]:
-    """Load the real faces of the fixture folder.
+    """Load the real source faces.
 
     Args:
-        faces_dir: The folder holding ``300w/``, ``300vw/`` and ``wflw/``.
+        faces_dir: The folder holding ``300w/``, ``300vw/`` and ``wflw/``
+            (the package's ``faces/`` or ``$TSAL_FACES_DIR``).
         identities: Identities to keep (default: all of
             :data:`ALL_IDENTITIES`), in the order given.
 
@@ -180,6 +191,8 @@ def load_source_faces(faces_dir: PathLike,
 
     Raises:
         KeyError: for an unknown identity.
+        FileNotFoundError: naming the first file of a wanted identity
+            that the folder lacks.
     """
     faces_dir = Path(faces_dir)
     wanted = list(ALL_IDENTITIES if identities is None else identities)
@@ -199,8 +212,13 @@ def load_source_faces(faces_dir: PathLike,
         for video in ('001', '401'):
             if f'300vw/{video}' not in wanted:
                 continue
-            for pts in sorted((faces_dir / '300vw' / video / 'annot')
-                              .glob('*.pts')):
+            annot = faces_dir / '300vw' / video / 'annot'
+            pts_files = sorted(annot.glob('*.pts'))
+            if not pts_files:
+                raise FileNotFoundError(
+                    f'{annot}: no .pts files for source identity '
+                    f'300vw/{video} in the source-faces folder')
+            for pts in pts_files:
                 image = faces_dir / '300vw' / video / 'imgs' / \
                     f'{pts.stem}.jpg'
                 faces.append(SourceFace(
