@@ -105,8 +105,9 @@ def run(cmd: list[str], what: str, env: dict | None = None,
 def read_pins() -> tuple[dict[str, str], dict]:
     data = tomllib.loads(PYPROJECT.read_text())
     pins = {}
-    for req in data['project']['dependencies'] + \
-            data['project']['optional-dependencies']['test']:
+    extras = data['project']['optional-dependencies']
+    for req in data['project']['dependencies'] + extras['test'] + \
+            extras['face']:
         m = re.fullmatch(r'([A-Za-z0-9_.\-]+)==([^\s;]+)', req.strip())
         if not m:
             fail(f'pyproject.toml: dependency {req!r} is not pinned with ==')

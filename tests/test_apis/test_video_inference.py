@@ -11,8 +11,10 @@ from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
 from mmpose.apis import init_model
 
-from tsal_mmpose.apis import (FaceDetector, LandmarkDrawer, face_lost,
-                              infer_video, landmark_box, predict_frames)
+from tsal_mmpose.apis import (HaarFaceDetector, LandmarkDrawer,
+                              VideoReadError, box_iou, face_lost,
+                              infer_video, landmark_box, predict_frames,
+                              source_disagreement, video_nme)
 from tsal_mmpose.utils import allow_mmengine_checkpoints
 
 from tests.test_apis.video_fixtures import (FRAME_SIZE, NO_FLIP, SHIFT,
@@ -60,11 +62,10 @@ def face_image(faces_dir):
     return img, points[:, :2]
 
 
-def _iou(a, b):
-    inter = np.clip(
-        np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
-    area = (a[2:] - a[:2]).prod() + (b[2:] - b[:2]).prod()
-    return inter / (area - inter)
+@pytest.fixture(scope='module')
+def haar():
+    """The fallback detector: the same on every installation."""
+    return HaarFaceDetector()
 
 
 def test_clip_test_pipeline_serves_single_images(face_image):
@@ -172,12 +173,20 @@ def test_landmark_box():
     assert landmark_box(points).dtype == np.float32
 
 
+def test_box_iou():
+    a = np.array([0.0, 0.0, 10.0, 10.0])
+    assert box_iou(a, a) == 1.0
+    # overlap 5 x 10 = 50, union 100 + 100 - 50
+    assert box_iou(a, a + [5, 0, 5, 0]) == pytest.approx(50 / 150)
+    assert box_iou(a, a + 20) == 0.0
+
+
 def test_face_lost():
     shape = (100, 200, 3)  # H = 100, W = 200
     crop = np.array([50.0, 20.0, 90.0, 80.0])  # longer side 60
     grid = np.stack(
         np.meshgrid(np.linspace(55, 85, 4), np.linspace(30, 70, 17)),
-        -1).reshape(-1, 2)
+        -1).reshape(-1, 2)  # landmark box 30 x 40
     scores = np.full(68, 0.5)
     assert face_lost(grid, scores, crop, shape) is None
     assert face_lost(grid, np.full(68, 0.19), crop, shape) == 'low_score'
@@ -186,6 +195,38 @@ def test_face_lost():
     bad = grid.copy()
     bad[3, 1] = np.nan
     assert face_lost(bad, scores, crop, shape) == 'invalid'
+    # confidence against the last detected crop: 0.5 < 0.7 * 0.75
+    assert face_lost(grid, scores, crop, shape,
+                     reference_score=0.75) == 'score_drop'
+    assert face_lost(grid, scores, crop, shape, reference_score=0.7) is None
+    assert face_lost(grid, scores, crop, shape, reference_score=0.75,
+                     min_score_ratio=0.6) is None
+    # the two landmark sources: 0.2 > 1.5 * 0.1, 0.14 < 0.15; below the
+    # floor of 0.05 a disagreement never counts
+    assert face_lost(grid, scores, crop, shape, disagreement=0.2,
+                     reference_disagreement=0.1) == 'disagreement'
+    assert face_lost(grid, scores, crop, shape, disagreement=0.14,
+                     reference_disagreement=0.1) is None
+    assert face_lost(grid, scores, crop, shape, disagreement=0.045,
+                     reference_disagreement=0.01) is None
+    assert face_lost(grid, scores, crop, shape, disagreement=0.06,
+                     reference_disagreement=0.01) == 'disagreement'
+    assert face_lost(grid, scores, crop, shape, disagreement=0.2) is None
+    # size against the last detection (longer side 40 here): 40 * 1.3 = 52
+    detection = np.array([0.0, 0.0, 52.5, 10.0])
+    assert face_lost(grid, scores, crop, shape,
+                     reference_box=detection) == 'size_drift'
+    assert face_lost(grid, scores, crop, shape, reference_box=detection,
+                     size_scale=1.1) is None
+    # 40 / 31 = 1.29 is within 1.3, 40 / 30 and 40 * 1.02 / 31 are not
+    assert face_lost(grid, scores, crop, shape,
+                     reference_box=np.array([0.0, 0.0, 31.0, 5.0])) is None
+    assert face_lost(grid, scores, crop, shape,
+                     reference_box=np.array([0.0, 0.0, 30.0, 5.0])) == \
+        'size_drift'
+    assert face_lost(grid, scores, crop, shape,
+                     reference_box=np.array([0.0, 0.0, 31.0, 5.0]),
+                     size_scale=1.02) == 'size_drift'
     # unit box [0, 1] x [0, 1] of the landmarks, scaled and moved below
     unit = (grid - grid.min(0)) / (grid.max(0) - grid.min(0))
     # crop longer side 100: the relative limit 0.2 * 100 = 20 applies
@@ -210,31 +251,38 @@ def test_face_lost():
     assert face_lost(out, scores, crop, shape) == 'outside'
 
 
-def test_face_detector(face_image):
-    img, points = face_image
-    detector = FaceDetector()
-    boxes = detector.detect(img)
-    assert boxes.shape == (1, 4) and boxes.dtype == np.float32
-    # the detection in the landmark-box convention matches the annotation
-    assert _iou(boxes[0], landmark_box(points)) > 0.75
-    assert detector.detect(np.zeros((120, 160, 3), np.uint8)).shape == (0, 4)
-    assert detector(np.zeros((120, 160), np.uint8)) is None
+def test_source_disagreement():
+    from mmengine.structures import InstanceData
 
-    # two faces: the larger one, or the one nearest to the last box
-    big = cv2.resize(img, (480, 422), interpolation=cv2.INTER_AREA)
-    little = cv2.resize(img, (320, 281), interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((422, 800, 3), np.uint8)
-    canvas[:, :480] = big
-    canvas[:281, 480:] = little
-    boxes = detector.detect(canvas)
-    assert len(boxes) == 2
-    sides = boxes[:, 2] - boxes[:, 0]
-    assert sides[0] > sides[1] and boxes[1, 0] > 480
-    np.testing.assert_array_equal(detector(canvas), boxes[0])
-    np.testing.assert_array_equal(
-        detector(canvas, np.float32([600, 50, 700, 150])), boxes[1])
-    with pytest.raises(FileNotFoundError):
-        FaceDetector('no_such_cascade.xml')
+    # fused landmarks spanning 40 px; p_M and p_C 2 px apart on half the
+    # points, 6 px on the other half: mean 4 px = 0.1 box sides
+    fused = np.zeros((1, 68, 2))
+    fused[0, 1] = [40.0, 20.0]
+    lhr = fused.copy()
+    clor = fused.copy()
+    clor[0, :34, 0] += 2.0
+    clor[0, 34:, 1] -= 6.0
+    pred = InstanceData(keypoints=fused, keypoints_lhr=lhr,
+                        keypoints_clor=clor)
+    assert source_disagreement(pred) == pytest.approx(0.1)
+    assert source_disagreement(InstanceData(keypoints=fused)) is None
+
+
+def test_video_nme():
+    # eye corners 36 and 45 are 10 px apart: every 1 px error is 0.1
+    gt = np.zeros((3, 68, 2))
+    gt[:, 45, 0] = 10.0
+    pred = gt[:2].copy()
+    pred[0, :, 1] += 1.0  # every point 1 px off
+    pred[1, :34, 0] += 2.0  # half the points 2 px off
+    frames = [dict(keypoints=pred[0].tolist()),
+              dict(keypoints=pred[1].tolist()),
+              dict(keypoints=[])]
+    nme = video_nme(frames, gt)
+    np.testing.assert_allclose(nme[:2], [0.1, 0.1])
+    assert np.isnan(nme[2])
+    with pytest.raises(ValueError, match='3 frames but ground truth'):
+        video_nme(frames, gt[:2])
 
 
 def _count_frames(path):
@@ -246,17 +294,23 @@ def _count_frames(path):
     return count
 
 
-def test_infer_video_tracks(fast_model, face_video, tmp_path):
+def test_infer_video_tracks(fast_model, face_video, haar, tmp_path):
     out_video, out_json = tmp_path / 'out.mp4', tmp_path / 'out.json'
     result = infer_video(fast_model,
                          face_video,
                          out_video,
                          out_json,
+                         detector=haar,
                          min_score=None,
+                         min_score_ratio=0.0,
+                         max_size_change=1e9,
+                         redetect_interval=4,
                          progress=False)
     assert json.loads(out_json.read_text()) == json.loads(json.dumps(result))
     assert (result['width'], result['height']) == FRAME_SIZE
     assert result['num_frames'] == 6 and result['box_mode'] == 'track'
+    assert result['num_faces'] == 6
+    assert result['detector'] == haar.describe()
     assert result['processing_fps'] > 0
     assert _count_frames(out_video) == 6
     frames = result['frames']
@@ -265,24 +319,35 @@ def test_infer_video_tracks(fast_model, face_video, tmp_path):
         assert np.array(record['keypoints']).shape == (68, 2)
         assert len(record['scores']) == 68 and len(record['bbox']) == 4
         assert record['detected'] == (record['box_source'] == 'detector')
-    # frame 1: the detector; later: carried from the previous landmarks
-    # unless those were lost, then detected again
-    assert frames[0]['detected']
-    assert frames[1]['box_source'] == 'landmarks'
-    for prev, record in zip(frames, frames[1:]):
-        if prev['lost'] is None:
-            assert record['box_source'] == 'landmarks'
-            np.testing.assert_allclose(record['bbox'],
-                                       landmark_box(np.array(
-                                           prev['keypoints'])),
-                                       atol=0.02)
-        else:
-            assert record['box_source'] == 'detector'
+        assert record['lost'] is None
+    # the detector on frames 1 and 5 (every 4 frames), else carried
+    assert [f['box_source'] for f in frames] == [
+        'detector', 'landmarks', 'landmarks', 'landmarks', 'detector',
+        'landmarks'
+    ]
+    # a carried box: the last detection, moved by as much as the
+    # landmark box centre moved since the detected frame
+    def centre(box):
+        return (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
 
-    # the detector box of frame 1 covers the face: the 300W annotation,
-    # halved, has the landmark box [134, 132.5, 355.5, 370.5]
-    assert _iou(np.array(frames[0]['bbox']),
-                np.array([134, 132.5, 355.5, 370.5])) > 0.75
+    detection = np.array(frames[0]['bbox'])
+    at_detection = centre(landmark_box(np.array(frames[0]['keypoints'])))
+    for prev, record in zip(frames[:3], frames[1:4]):
+        box = np.array(record['bbox'])
+        np.testing.assert_allclose(box[2:] - box[:2],
+                                   detection[2:] - detection[:2],
+                                   atol=0.02)
+        moved = centre(landmark_box(np.array(prev['keypoints']))) - \
+            at_detection
+        np.testing.assert_allclose(centre(box), centre(detection) + moved,
+                                   atol=0.02)
+    # the detector boxes cover the face, which moves by SHIFT per frame:
+    # the 300W annotation, halved, has the landmark box
+    # [134, 132.5, 355.5, 370.5]
+    face = np.array([134, 132.5, 355.5, 370.5])
+    for index in (0, 4):
+        assert box_iou(np.array(frames[index]['bbox']),
+                       face + np.tile(SHIFT, 2) * index) > 0.75
 
     # the annotated video shows the drawing
     capture = cv2.VideoCapture(str(face_video))
@@ -295,10 +360,11 @@ def test_infer_video_tracks(fast_model, face_video, tmp_path):
     assert np.abs(drawn.astype(int) - raw).max() > 100
 
 
-def test_infer_video_redetects_when_lost(fast_model, face_video):
+def test_infer_video_redetects_when_lost(fast_model, face_video, haar):
     # every prediction counts as lost: the detector runs on every frame
     result = infer_video(fast_model,
                          face_video,
+                         detector=haar,
                          min_score=np.inf,
                          max_frames=4,
                          progress=False)
@@ -309,25 +375,106 @@ def test_infer_video_redetects_when_lost(fast_model, face_video):
     # (annotated landmark box at half size: [134, 132.5, 355.5, 370.5])
     for index, record in enumerate(frames):
         face = np.array([134, 132.5, 355.5, 370.5]) + np.tile(SHIFT, 2) * index
-        assert _iou(np.array(record['bbox']), face) > 0.75
+        assert box_iou(np.array(record['bbox']), face) > 0.75
 
 
-def test_infer_video_without_face(fast_model, tmp_path):
+class _Recorder:
+    """A detector that finds the given box on chosen calls, and records
+    every call."""
+
+    def __init__(self, box, found_on):
+        self.box = np.asarray(box, np.float32)
+        self.found_on = set(found_on)
+        self.calls = 0
+
+    def __call__(self, frame, previous=None):
+        self.calls += 1
+        return self.box.copy() if self.calls in self.found_on else None
+
+    def describe(self):
+        return 'recorder'
+
+
+def test_infer_video_redetects_a_drifting_box_on_the_same_frame(
+        fast_model, face_video):
+    """A carried box that fails a check is detected again at once, and
+    the frame predicted again in the detected box."""
+    face = np.array([134, 132.5, 355.5, 370.5], np.float32)
+    # the detector finds the face on its 1st and 3rd calls only
+    detector = _Recorder(face, found_on=(1, 3))
+    # any box counts as drifting: frame 2's carried box fails the size
+    # check, the detector runs on frame 2 (2nd call: nothing) and on
+    # frame 3 (need_detection, 3rd call: found)
+    result = infer_video(fast_model,
+                         face_video,
+                         detector=detector,
+                         min_score=None,
+                         max_size_change=1.0 + 1e-9,
+                         redetect_interval=0,
+                         max_frames=3,
+                         progress=False)
+    frames = result['frames']
+    sources = [f['box_source'] for f in frames]
+    lost = [f['lost'] for f in frames]
+    assert sources[0] == 'detector' and lost[0] is None  # scale measured
+    assert sources[1] == 'landmarks' and lost[1] == 'size_drift'
+    assert sources[2] == 'detector'
+    np.testing.assert_allclose(frames[2]['bbox'], face, atol=0.01)
+    assert detector.calls == 3
+
+
+def test_infer_video_without_face(fast_model, tmp_path, haar):
     path = tmp_path / 'blank.avi'
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), 5.0,
                              (160, 120))
     for _ in range(3):
         writer.write(np.full((120, 160, 3), 90, np.uint8))
     writer.release()
-    result = infer_video(fast_model, path, min_score=np.inf, progress=False)
-    # no face ever found: the whole frame is the crop box
-    assert [f['box_source'] for f in result['frames']] == ['frame'] * 3
-    assert result['frames'][0]['bbox'] == [0, 0, 160, 120]
+    for mode in ('track', 'detect'):
+        out_json = tmp_path / f'{mode}.json'
+        result = infer_video(fast_model, path, tmp_path / f'{mode}.mp4',
+                             out_json, box_mode=mode, detector=haar,
+                             batch_size=2 if mode == 'detect' else 1,
+                             progress=False)
+        # no face ever found: no crop, no landmarks, the frames unchanged
+        assert result['num_frames'] == 3 and result['num_faces'] == 0
+        assert json.loads(out_json.read_text())['frames'] == [
+            dict(frame=i, bbox=None, keypoints=[], scores=[], detected=False,
+                 box_source='none', lost=None) for i in (1, 2, 3)
+        ]
+        capture = cv2.VideoCapture(str(tmp_path / f'{mode}.mp4'))
+        ok, frame = capture.read()
+        capture.release()
+        assert ok and np.abs(frame.astype(int) - 90).max() < 8
 
 
-def test_infer_video_detect_mode_batches(fast_model, face_video, tmp_path):
+def test_infer_video_bad_input(fast_model, tmp_path, haar):
+    with pytest.raises(VideoReadError, match='no such video file'):
+        infer_video(fast_model, tmp_path / 'missing.avi', detector=haar)
+    empty = tmp_path / 'empty.avi'
+    empty.write_bytes(b'')
+    with pytest.raises(VideoReadError, match=r'empty \(0 bytes\)'):
+        infer_video(fast_model, empty, detector=haar)
+    text = tmp_path / 'notes.avi'
+    text.write_text('not a video\n' * 100)
+    with pytest.raises(VideoReadError, match='OpenCV cannot read'):
+        infer_video(fast_model, text, detector=haar)
+    # a valid container without a frame; its empty MP4 is not left behind
+    zero = tmp_path / 'zero.avi'
+    cv2.VideoWriter(str(zero), cv2.VideoWriter_fourcc(*'MJPG'), 5.0,
+                    (160, 120)).release()
+    assert zero.stat().st_size > 0
+    out = tmp_path / 'zero.mp4'
+    with pytest.raises(VideoReadError, match='no frame'):
+        infer_video(fast_model, zero, out, detector=haar, progress=False)
+    assert not out.exists()
+
+
+def test_infer_video_detect_mode_batches(fast_model, face_video, haar,
+                                        tmp_path):
     track = infer_video(fast_model,
                         face_video,
+                        detector=haar,
                         min_score=None,
                         max_frames=1,
                         progress=False)
@@ -336,6 +483,7 @@ def test_infer_video_detect_mode_batches(fast_model, face_video, tmp_path):
                          face_video,
                          tmp_path / 'd.mp4',
                          box_mode='detect',
+                         detector=haar,
                          batch_size=3,
                          max_frames=4,
                          progress=False)
@@ -350,8 +498,6 @@ def test_infer_video_detect_mode_batches(fast_model, face_video, tmp_path):
                                atol=0.02)
     with pytest.raises(ValueError, match='box_mode'):
         infer_video(fast_model, face_video, box_mode='every')
-    with pytest.raises(FileNotFoundError):
-        infer_video(fast_model, tmp_path / 'missing.avi')
 
 
 def test_landmark_drawer_draws(fast_model, face_image):
