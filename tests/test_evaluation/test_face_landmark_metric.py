@@ -14,7 +14,9 @@ from mmpose.structures import PoseDataSample
 from tsal_mmpose.evaluation.metrics import (FaceLandmarkMetric, ced_auc,
                                             ced_curve, default_norm_indices,
                                             face_nme, failure_rate,
-                                            norm_factors, save_ced)
+                                            norm_factors,
+                                            normalized_mean_flicker,
+                                            pair_flicker, save_ced)
 
 
 def make_face68() -> np.ndarray:
@@ -365,3 +367,247 @@ def test_real_300w_eye_normalisers(faces_dir):
     gt = np.array([np.reshape(a['keypoints'], (68, 3))[:, :2] for a in anns])
     ratio = norm_factors(gt, 'inter_pupil') / norm_factors(gt, 'inter_ocular')
     assert np.all((ratio > 0.6) & (ratio < 0.9)), ratio
+
+
+# ------------------------------------------------------------------ flicker
+def moving_track(num_frames: int = 4) -> np.ndarray:
+    """GT of a face that moves and grows over time, [T, 68, 2]."""
+    return np.stack([
+        GT * (1.0 + 0.25 * t) + (7.0 * t, -3.0 * t)
+        for t in range(num_frames)
+    ])
+
+
+def test_flicker_constant_error_is_zero():
+    """A prediction that follows the face with a fixed error has no flicker,
+    however large the error and the motion."""
+    gt = moving_track()
+    # quarter pixels: pred - gt is exact in floating point
+    offset = np.random.default_rng(0).integers(-40, 40, (68, 2)) / 4
+    pred = gt + offset
+    norm = norm_factors(gt, 'inter_ocular')  # 80, 100, 120, 140
+    np.testing.assert_allclose(norm, [80, 100, 120, 140])
+    assert normalized_mean_flicker(pred, gt, norm) == 0.0
+    np.testing.assert_array_equal(pair_flicker(pred - gt, norm), [0, 0, 0])
+    # ... while the NME of the same prediction is not small
+    assert face_nme(pred, gt, None, norm).min() > 0.03
+
+
+def test_flicker_alternating_noise_by_hand():
+    gt = moving_track()
+    d = 2.0
+    signs = np.array([1.0, -1.0, 1.0, -1.0])
+    pred = gt + signs[:, None, None] * np.array([d, 0.0])
+    # every landmark's error jumps by 2d in x: RMS over landmarks 2d
+    assert normalized_mean_flicker(pred, gt, np.full(4, 80.0)) == \
+        pytest.approx(100 * 2 * d / 80)
+    # each pair is divided by its later frame's normaliser; the pairs are
+    # pooled by their RMS: sqrt((0.1^2 + 0.05^2 + 0.1^2) / 3) = sqrt(0.0075)
+    norm = np.array([80.0, 40.0, 80.0, 40.0])
+    np.testing.assert_allclose(
+        pair_flicker(pred - gt, norm), [4 / 40, 4 / 80, 4 / 40])
+    assert normalized_mean_flicker(pred, gt, norm) == pytest.approx(
+        100 * math.sqrt(0.0075))
+
+
+def test_flicker_rms_over_visible_landmarks():
+    # Landmark 0 jumps by (3, 4) -> 5 px; the other three do not move:
+    # RMS over the four landmarks sqrt(25 / 4) = 2.5 px.
+    errors = np.zeros((2, 4, 2))
+    errors[1, 0] = (3.0, 4.0)
+    np.testing.assert_allclose(pair_flicker(errors, [50.0, 50.0]),
+                               [2.5 / 50])
+    # Landmark 3 hidden in frame 0: only 0..2 count, sqrt(25 / 3).
+    mask = np.ones((2, 4))
+    mask[0, 3] = 0
+    np.testing.assert_allclose(pair_flicker(errors, [50.0, 50.0], mask),
+                               [math.sqrt(25 / 3) / 50])
+    # No landmark visible in both frames, or a zero normaliser: no pair.
+    mask = np.array([[1, 1, 0, 0], [0, 0, 1, 1]])
+    assert np.isnan(pair_flicker(errors, [50.0, 50.0], mask)).all()
+    assert np.isnan(pair_flicker(errors, [50.0, 0.0])).all()
+    assert math.isnan(normalized_mean_flicker(errors, 0 * errors,
+                                              [50.0, 0.0]))
+    assert math.isnan(normalized_mean_flicker(errors[:1], 0 * errors[:1],
+                                              [50.0]))
+
+
+def test_flicker_frame_gap_breaks_the_pair():
+    gt = moving_track()
+    pred = gt.copy()
+    pred[2:] += (30.0, 0.0)  # the error jumps between frames 2 and 4
+    norm = np.full(4, 80.0)
+    # frames 1, 2, 4, 5: the jump falls in the gap, no pair sees it
+    flicker = pair_flicker(pred - gt, norm, frame_ids=[1, 2, 4, 5])
+    assert flicker[0] == 0.0 and np.isnan(flicker[1]) and flicker[2] == 0.0
+    assert normalized_mean_flicker(pred, gt, norm,
+                                   frame_ids=[1, 2, 4, 5]) == 0.0
+    # without the gap the jump counts: 30 px in one of three pairs
+    assert normalized_mean_flicker(pred, gt, norm) == pytest.approx(
+        100 * math.sqrt((30 / 80)**2 / 3))
+    with pytest.raises(ValueError, match='strictly increasing'):
+        pair_flicker(pred - gt, norm, frame_ids=[1, 2, 2, 3])
+    with pytest.raises(ValueError, match=r'\[T, N, 2\]'):
+        pair_flicker(pred[0], norm)
+
+
+def video_sample(video_id, frame_id, gt, error, category=None, **metainfo):
+    """A frame of a video: prediction = gt + error."""
+    if category is not None:
+        metainfo['category'] = category
+    sample = make_sample(gt + error, gt, video_id=video_id,
+                         frame_id=frame_id, **metainfo)
+    sample['img_path'] = f'{video_id}/imgs/{frame_id:06d}.jpg'
+    return sample
+
+
+def test_metric_flicker_two_videos_by_hand():
+    """Pairs never cross a video boundary nor a gap in the frame numbers;
+    padding frames do not count; the NMF is the mean of the video NMFs."""
+    d = 2.0
+    alt = [(d, 0.0), (-d, 0.0), (d, 0.0), (50.0, 0.0)]
+    jump30 = np.zeros((68, 2))
+    jump30[30] = (3.0, 4.0)
+    samples = [  # video 001, category A: frames 1, 2, 3, then 5 (4 broken)
+        video_sample('001', f, GT + (3.0 * f, 2.0 * f), np.array(e), 'A')
+        for f, e in zip((1, 2, 3, 5), alt)
+    ] + [  # video 002, category B: frames 6, 7, 8 (as if 001 went on)
+        video_sample('002', 6, GT + (1.0, 0.0), np.array([-40.0, 0.0]), 'B'),
+        video_sample('002', 7, GT + (2.0, 0.0), np.array([-40.0, 0.0]), 'B'),
+        video_sample('002', 8, GT + (3.0, 0.0), jump30 - (40.0, 0.0), 'B'),
+    ]
+    # a padding repeat of frame 3 with a wild prediction: not evaluated
+    samples.append(
+        video_sample('001', 3, GT, np.array([90.0, 0.0]), 'A',
+                     evaluate=False))
+    for sample in samples:  # p_M flickers twice as much on video 001 only
+        video, frame = sample['video_id'], sample['frame_id']
+        gt = sample['gt_instances']['keypoints']
+        err = ((2 * d if frame % 2 else -2 * d) if video == '001' else 0.0)
+        sample['pred_instances']['keypoints_lhr'] = gt + (err, 0.0)
+    order = [6, 2, 0, 4, 7, 1, 3, 5]  # results come in any order
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        metric = FaceLandmarkMetric(sources=dict(lhr='keypoints_lhr'))
+        metric.process({}, [samples[i] for i in order[:3]])
+        metric.process({}, [samples[i] for i in order[3:]])
+        res = metric.evaluate(8)
+    finally:
+        logger.removeHandler(handler)
+    # 001: pairs (1, 2), (2, 3), each 2d / 80; (3, 5) is no pair.
+    nmf_001 = 100 * 2 * d / 80
+    # 002: (6, 7) 0; (7, 8) point 30 jumps 5 px: RMS 5 / sqrt(68), / 80.
+    nmf_002 = 100 * math.sqrt(((5 / math.sqrt(68) / 80)**2 + 0) / 2)
+    assert res['NMF_inter_ocular'] == approx32((nmf_001 + nmf_002) / 2)
+    assert res['A/NMF_inter_ocular'] == approx32(nmf_001)
+    assert res['B/NMF_inter_ocular'] == approx32(nmf_002)
+    # p_M: 4d / 80 on 001, 0 on 002
+    assert res['NMF_inter_ocular_lhr'] == approx32((100 * 4 * d / 80) / 2)
+    assert [k for k in res if 'NMF' in k] == [
+        'NMF_inter_ocular', 'A/NMF_inter_ocular', 'B/NMF_inter_ocular',
+        'NMF_inter_ocular_lhr'
+    ]
+    msgs = [r.getMessage() for r in records]
+    assert any('flicker over 2 videos, 4 pairs of consecutive frames; 1 '
+               'neighbouring frames not paired' in m for m in msgs), msgs
+
+
+def test_metric_images_report_no_flicker():
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        metric = FaceLandmarkMetric()
+        metric.process({}, [make_sample(PRED, GT), make_sample(GT, GT)])
+        res = metric.evaluate(2)
+    finally:
+        logger.removeHandler(handler)
+    assert not [k for k in res if 'NMF' in k]
+    msgs = [r.getMessage() for r in records if 'no video structure' in
+            r.getMessage()]
+    assert len(msgs) == 1, msgs
+
+
+def test_metric_flicker_errors_name_the_frame():
+    metric = FaceLandmarkMetric()
+    metric.process({}, [
+        video_sample('001', 1, GT, np.zeros(2)),
+        make_sample(GT, GT),  # an image among video frames
+    ])
+    with pytest.raises(ValueError, match='x.png has no video_id'):
+        metric.evaluate(2)
+    metric = FaceLandmarkMetric()
+    metric.process({}, [
+        video_sample('001', 1, GT, np.zeros(2)),
+        video_sample('001', 1, GT, np.zeros(2)),
+    ])
+    with pytest.raises(ValueError, match="frame 1 of video '001' is "
+                       'evaluated twice'):
+        metric.evaluate(2)
+    sample = make_sample(GT, GT, video_id='001')
+    with pytest.raises(ValueError, match='x.png: metainfo has video_id'):
+        FaceLandmarkMetric().process({}, [sample])
+    sample = make_sample(GT, GT, video_id='001', frame_id=1.5)
+    with pytest.raises(ValueError, match='integer frame number'):
+        FaceLandmarkMetric().process({}, [sample])
+
+
+def test_metric_flicker_from_clip_dataset(tmp_path):
+    """The 300VW clip dataset and PackClipInputs give the metric each frame's
+    video and frame number: a broken frame breaks the pair, the padding of
+    the last clip is not evaluated."""
+    from tsal_mmpose.datasets import Face300VWClipDataset
+    from tsal_mmpose.datasets.transforms import PackClipInputs
+
+    frame_ids = [1, 2, 3, 4, 5, 6]
+    images, anns = [], []
+    for i, f in enumerate(frame_ids):
+        gt = GT + (3.0 * f, 2.0 * f)
+        kpts = np.concatenate([gt, np.ones((68, 1))], axis=1)
+        images.append(dict(file_name=f'009/imgs/{f:06d}.jpg', id=i,
+                           height=300, width=300))
+        anns.append(dict(image_id=i, id=i, keypoints=kpts.ravel().tolist(),
+                         num_keypoints=68, center=[60.0 + f, 90.0],
+                         scale=1.0, iscrowd=0, category_id=1))
+    ann_file = tmp_path / 'test.json'
+    ann_file.write_text(json.dumps(dict(
+        images=images, annotations=anns,
+        categories=[dict(id=1, name='person')])))
+    broken = tmp_path / 'broken.npy'
+    np.save(broken, {'9': [4]}, allow_pickle=True)
+    dataset = Face300VWClipDataset(
+        ann_file=str(ann_file), data_prefix=dict(img=''), check_images=False,
+        broken_frames_file=str(broken), clip_len=2, test_mode=True,
+        pad_last_clip=True, categories={'9': 'C'})
+    pack = PackClipInputs()
+    d = 2.0
+    metric = FaceLandmarkMetric()
+    for i in range(len(dataset)):
+        clip = dataset.get_data_info(i)
+        for frame in clip['frames']:
+            frame['img'] = np.zeros((8, 8, 3), np.uint8)
+        samples = []
+        for ds in pack.transform(clip)['data_samples']:
+            # frame f: error (-1)^f d, so frames 3 and 5 share their error;
+            # the padding repeat of frame 3 gets a wild one
+            sign = -1.0 if ds.frame_id % 2 else 1.0
+            err = sign * d if ds.evaluate else 90.0
+            pred = InstanceData()
+            pred.keypoints = ds.gt_instances.keypoints + np.float32([err, 0])
+            ds.pred_instances = pred
+            samples.append(ds.to_dict())
+        metric.process({}, samples)
+    assert [[r['video'] for r in group] for group in metric.results] == [
+        [('009', 1), ('009', 2)], [('009', 3), ('009', 3)],
+        [('009', 5), ('009', 6)]
+    ]
+    res = metric.evaluate(len(dataset))
+    # pairs (1, 2), (2, 3), (5, 6): 2d / 80 each; (3, 5) would add a 0
+    assert res['NMF_inter_ocular'] == approx32(100 * 2 * d / 80)
+    assert res['C/NMF_inter_ocular'] == approx32(100 * 2 * d / 80)

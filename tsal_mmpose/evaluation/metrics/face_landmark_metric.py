@@ -1,4 +1,4 @@
-"""Facial landmark metrics: NME, CED curve, AUC and failure rate.
+"""Facial landmark metrics: NME, CED curve, AUC, failure rate and flicker.
 
 The paper (Sec. "Experiments", paragraph *Metric*) evaluates 300W with the
 normalised mean error (NME) normalised by the inter-pupil distance, AFLW with
@@ -39,12 +39,38 @@ Definitions (for one face with ground truth ``g`` [N, 2], prediction ``p``
   (Implementations that sample ``F`` on a grid and use the trapezoidal rule
   differ from this by up to one grid step.)
 * ``FR@T = 100 * #{i : e_i > T} / M`` (failure: NME strictly above ``T``).
+* NMF, the normalised mean flicker of video test sets (Micaelli et al.,
+  "Recurrence without Recurrence: Stable Video Landmark Detection with Deep
+  Equilibrium Models", CVPR 2023). With the error vectors
+  ``e_t,n = p_t,n - g_t,n`` of one face in frames ``t - 1`` and ``t``, the
+  flicker of the pair is
 
-NME, AUC and FR are reported in percent.
+  ``f_t = sqrt(1/|V_t| * sum_{n in V_t} ||e_t,n - e_{t-1},n||_2^2) / d_t``,
+
+  the root mean square over the landmarks ``V_t`` visible in both frames of
+  the change of the error vector, divided by frame ``t``'s normaliser
+  ``d_t`` (the later frame's, as LDEQ does; the same ``d`` as the NME of
+  that frame). A prediction that follows the face with a constant error has
+  ``f_t = 0``: only the error's change, i.e. jitter, costs. A video's NMF
+  is ``100 * sqrt(mean_t f_t^2)``, the root mean square over its pairs (as
+  LDEQ, large jumps weigh more than in a plain mean); the dataset's (and a
+  category's) NMF is the mean over its videos of the video NMFs, so that
+  every video counts once, as in LDEQ. Pairs are consecutive frames of one
+  video only: both frames have the same ``video_id`` and their frame
+  numbers differ by exactly 1 (a frame left out, e.g. a broken 300VW frame,
+  breaks the pair), and, for a category, both frames belong to it. A pair
+  whose ``d_t`` is undefined (0) or without a landmark visible in both
+  frames is left out. LDEQ normalises by the landmark box ``sqrt(w * h)``
+  of frame ``t`` only, and its public evaluation code divides by that box
+  in units of 256 px, so its numbers are 256 times ``NMF_face_size``; here
+  every normalisation mode of the NME gives its own NMF, in percent.
+
+NME, AUC, FR and NMF are reported in percent.
 
 The pure functions (:func:`default_norm_indices`, :func:`norm_factors`,
 :func:`face_nme`, :func:`ced_curve`, :func:`ced_auc`, :func:`failure_rate`,
-:func:`save_ced`) can be used without mmengine's evaluation loop.
+:func:`save_ced`, :func:`pair_flicker`, :func:`normalized_mean_flicker`) can
+be used without mmengine's evaluation loop.
 
 mmpose's ``NME`` metric and ``mmpose.evaluation.functional.keypoint_nme`` are
 not reused: they accept a single pair of keypoint indices as normaliser, pool
@@ -68,7 +94,8 @@ from mmpose.registry import METRICS
 
 __all__ = [
     'NORM_MODES', 'default_norm_indices', 'norm_factors', 'face_nme',
-    'ced_curve', 'ced_auc', 'failure_rate', 'save_ced', 'FaceLandmarkMetric'
+    'ced_curve', 'ced_auc', 'failure_rate', 'save_ced', 'pair_flicker',
+    'normalized_mean_flicker', 'FaceLandmarkMetric'
 ]
 
 #: Normalisation modes understood by :func:`norm_factors`.
@@ -404,9 +431,105 @@ def save_ced(curves: Mapping[str, ArrayLike],
         fig.savefig(png_path, bbox_inches='tight')
 
 
+def pair_flicker(errors: ArrayLike,
+                 norm: ArrayLike,
+                 mask: Optional[ArrayLike] = None,
+                 frame_ids: Optional[ArrayLike] = None) -> np.ndarray:
+    """Flicker of each pair of neighbouring frames of one face track (ratio).
+
+    ``f_t = sqrt(1/|V_t| * sum_{n in V_t} ||e_t,n - e_{t-1},n||_2^2) / d_t``
+    with ``V_t`` the landmarks visible in both frames and ``d_t`` the later
+    frame's normaliser (see the module docstring, NMF).
+
+    Args:
+        errors (array [T, N, 2]): Error vectors ``pred - gt`` of one face in
+            ``T`` frames of one video, in frame order.
+        norm (array [T]): Normaliser ``d`` of each frame, e.g. from
+            :func:`norm_factors`.
+        mask (array [T, N], optional): Visibility (> 0 is visible). Default:
+            all visible.
+        frame_ids (array [T], optional): Frame numbers, strictly increasing;
+            neighbours whose numbers differ by more than 1 are no pair.
+            Default: ``0 .. T-1`` (all neighbours are pairs).
+
+    Returns:
+        np.ndarray [T - 1]: ``f_t`` of the pair (frame ``t - 1``, frame
+        ``t``) at index ``t - 1``; NaN where the frames are not consecutive,
+        no landmark is visible in both or ``d_t`` is not a positive finite
+        number.
+
+    Raises:
+        ValueError: Bad shapes or frame numbers that do not increase.
+    """
+    errors = _to_numpy(errors)
+    if errors.ndim != 3 or errors.shape[-1] != 2:
+        raise ValueError(f'errors must have shape [T, N, 2], got '
+                         f'{errors.shape}')
+    num_frames, num_kpts = errors.shape[:2]
+    norm = _to_numpy(norm).reshape(-1)
+    if norm.shape != (num_frames, ):
+        raise ValueError(f'norm must have shape [{num_frames}], got '
+                         f'{norm.shape}')
+    vis = (np.ones((num_frames, num_kpts), dtype=bool) if mask is None else
+           _to_numpy(mask).reshape(num_frames, num_kpts) > 0)
+    if num_frames < 2:
+        return np.zeros(0)
+    consecutive = np.ones(num_frames - 1, dtype=bool)
+    if frame_ids is not None:
+        steps = np.diff(np.asarray(frame_ids, dtype=np.int64).reshape(-1))
+        if steps.shape != consecutive.shape:
+            raise ValueError(f'frame_ids must have shape [{num_frames}]')
+        if np.any(steps <= 0):
+            raise ValueError('frame_ids must be strictly increasing, got '
+                             f'{list(np.asarray(frame_ids).reshape(-1))}')
+        consecutive = steps == 1
+    both = vis[1:] & vis[:-1]  # [T-1, N]
+    sq_jump = np.sum((errors[1:] - errors[:-1])**2, axis=-1)  # [T-1, N]
+    count = both.sum(axis=1)
+    d_t = norm[1:]
+    valid = consecutive & (count > 0) & np.isfinite(d_t) & (d_t > 0)
+    out = np.full(num_frames - 1, np.nan)
+    out[valid] = (np.sqrt((sq_jump * both).sum(axis=1)[valid] /
+                          count[valid]) / d_t[valid])
+    return out
+
+
+def normalized_mean_flicker(pred: ArrayLike,
+                            gt: ArrayLike,
+                            norm: ArrayLike,
+                            mask: Optional[ArrayLike] = None,
+                            frame_ids: Optional[ArrayLike] = None) -> float:
+    """Normalised mean flicker (NMF) of one face track, in percent.
+
+    ``NMF = 100 * sqrt(mean_t f_t^2)`` over the valid pairs of
+    :func:`pair_flicker`, with ``e_t = pred_t - gt_t``.
+
+    Args:
+        pred (array [T, N, 2]): Predicted landmarks of one face in ``T``
+            frames of one video, in frame order.
+        gt (array [T, N, 2]): Ground-truth landmarks.
+        norm (array [T]): Normaliser ``d`` of each frame.
+        mask (array [T, N], optional): Visibility. Default: all visible.
+        frame_ids (array [T], optional): Frame numbers, strictly increasing;
+            a gap breaks the pair. Default: all frames consecutive.
+
+    Returns:
+        float: The NMF in percent; NaN when no pair is valid (e.g. one frame).
+    """
+    pred, gt = _to_numpy(pred), _to_numpy(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f'pred {pred.shape} and gt {gt.shape} differ in '
+                         'shape')
+    flicker = pair_flicker(pred - gt, norm, mask, frame_ids)
+    flicker = flicker[np.isfinite(flicker)]
+    if flicker.size == 0:
+        return float('nan')
+    return float(100.0 * np.sqrt(np.mean(flicker**2)))
+
+
 @METRICS.register_module()
 class FaceLandmarkMetric(BaseMetric):
-    """NME, AUC@T and FR@T of facial landmarks, overall and per category.
+    """NME, AUC@T, FR@T and NMF of landmarks, overall and per category.
 
     Works on mmpose data samples: ``pred_instances.keypoints`` [M, N, 2],
     ``gt_instances.keypoints`` [M, N, 2], ``gt_instances.keypoints_visible``
@@ -420,21 +543,28 @@ class FaceLandmarkMetric(BaseMetric):
     * ``clip_len``: samples of one clip (``clip_len`` consecutive samples,
       clip-major order) are stored as one result, so that mmengine's
       truncation of the results to the dataset length counts clips when the
-      dataset counts clips.
+      dataset counts clips;
+    * ``video_id`` and ``frame_id`` (1-based frame number), as
+      :class:`Face300VWClipDataset` and ``PackClipInputs`` provide them:
+      they place a frame in its video for the flicker (NMF). A test set
+      whose samples have no ``video_id`` (e.g. 300W images) reports no NMF
+      (logged once); one that has it for some evaluated frames only is an
+      error. Faces of two frames are paired by their index in the frame.
 
     See the module docstring for the definitions. Reported keys, for each
     norm mode ``<m>`` and threshold ``<T>`` (formatted with ``:g``)::
 
-        NME_<m>, AUC@<T>_<m>, FR@<T>_<m>              # overall
+        NME_<m>, AUC@<T>_<m>, FR@<T>_<m>[, NMF_<m>]   # overall
         <category>/NME_<m>, <category>/AUC@<T>_<m>, ...  # per category
 
-    all in percent. Faces whose normaliser is undefined (0) or that have no
+    all in percent; ``NMF_<m>`` (and ``<category>/NMF_<m>``) only for video
+    test sets. Faces whose normaliser is undefined (0) or that have no
     visible landmark are left out of that mode's numbers and counted in the
-    log. With ``sources``, the overall NME of other predictions of the same
-    faces is reported too (e.g. TSAL's LHR and CLOR landmarks ``p_M`` and
-    ``p_C`` beside the fused ``p``)::
+    log. With ``sources``, the overall NME (and for videos the NMF) of other
+    predictions of the same faces is reported too (e.g. TSAL's LHR and CLOR
+    landmarks ``p_M`` and ``p_C`` beside the fused ``p``)::
 
-        NME_<m>_<name>                                # overall, per source
+        NME_<m>_<name>[, NMF_<m>_<name>]              # overall, per source
 
     Args:
         norm_mode (str | Sequence[str], optional): Normalisation mode(s), see
@@ -518,13 +648,15 @@ class FaceLandmarkMetric(BaseMetric):
         return self._indices_cache[num_keypoints]
 
     def _frame_record(self, sample: Mapping[str, Any]) -> Dict[str, Any]:
-        """Per-face NMEs of one data sample (a frame)."""
+        """Per-face NMEs of one data sample (a frame), and for a video frame
+        what its flicker needs: error vectors, visibility and normalisers."""
         category = sample.get('category', None)
         record: Dict[str, Any] = dict(
             img_path=sample.get('img_path', ''),
             category=None if category in (None, '') else str(category),
             evaluate=bool(sample.get('evaluate', True)),
-            nme={})
+            nme={},
+            video=self._video_position(sample))
         if not record['evaluate']:
             return record
         gt_inst = sample['gt_instances']
@@ -542,12 +674,24 @@ class FaceLandmarkMetric(BaseMetric):
             mask = np.ones((num_faces, num_kpts), dtype=bool)
         bboxes = gt_inst['bboxes'] if 'bboxes' in gt_inst else None
         record['source_nme'] = {name: {} for name in self.sources}
+        in_video = record['video'] is not None
+        if in_video:
+            # float32 halves what is gathered for long test videos; the
+            # flicker's precision does not need more
+            record['error'] = {
+                name: (pred - gt).astype(np.float32)
+                for name, pred in preds.items()
+            }
+            record['mask'] = mask
+            record['norm'] = {}
         for mode, idx in self._indices_for(num_kpts).items():
             if mode == 'bbox' and bboxes is None:
                 raise ValueError(
                     f"{record['img_path']}: norm mode 'bbox' needs "
                     'gt_instances.bboxes')
             norm = norm_factors(gt, mode, idx, mask=mask, bboxes=bboxes)
+            if in_video:
+                record['norm'][mode] = norm
             for name, pred in preds.items():
                 nme = face_nme(pred, gt, mask, norm).tolist()
                 if name:
@@ -555,6 +699,29 @@ class FaceLandmarkMetric(BaseMetric):
                 else:
                     record['nme'][mode] = nme
         return record
+
+    @staticmethod
+    def _video_position(
+            sample: Mapping[str, Any]) -> Optional[Tuple[str, int]]:
+        """``(video_id, frame_id)`` of a video frame, None for an image."""
+        video_id = sample.get('video_id', None)
+        if video_id is None:
+            return None
+        frame_id = sample.get('frame_id', None)
+        img_path = sample.get('img_path', '')
+        if frame_id is None:
+            raise ValueError(
+                f'{img_path}: metainfo has video_id {video_id!r} but no '
+                'frame_id; the flicker needs both (Face300VWClipDataset and '
+                'PackClipInputs provide them)')
+        try:
+            number = int(frame_id)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number != frame_id:
+            raise ValueError(f'{img_path}: frame_id must be an integer frame '
+                             f'number, got {frame_id!r}')
+        return str(video_id), number
 
     @staticmethod
     def _prediction(sample: Mapping[str, Any], field: str,
@@ -628,6 +795,7 @@ class FaceLandmarkMetric(BaseMetric):
             '(metainfo evaluate=False)' +
             (f'; categories: {categories}' if categories else ''))
 
+        flicker = self._flicker_tables(used)
         metrics: Dict[str, float] = OrderedDict()
         curves: Dict[str, Dict[str, np.ndarray]] = {}
         for mode in self.norm_modes:
@@ -655,6 +823,9 @@ class FaceLandmarkMetric(BaseMetric):
                     metrics[f'{key}AUC@{thr:g}_{mode}'] = ced_auc(valid, thr)
                     metrics[f'{key}FR@{thr:g}_{mode}'] = failure_rate(
                         valid, thr)
+                if flicker is not None:
+                    metrics[f'{key}NMF_{mode}'] = self._group_nmf(
+                        flicker, mode, '', name)
                 curves[mode][name] = valid
             for source in self.sources:
                 errors = np.asarray([
@@ -664,10 +835,141 @@ class FaceLandmarkMetric(BaseMetric):
                 metrics[f'NME_{mode}_{source}'] = (
                     float(100.0 * valid.mean())
                     if valid.size else float('nan'))
+                if flicker is not None:
+                    metrics[f'NMF_{mode}_{source}'] = self._group_nmf(
+                        flicker, mode, source, 'all')
 
         if self.outfile_prefix:
             self._save(curves, used)
         return dict(metrics)
+
+    def _flicker_tables(self, records: List[dict]) -> Optional[List[dict]]:
+        """Pair flickers of every video, or None for a set of images.
+
+        Args:
+            records (list[dict]): The evaluated frame records.
+
+        Returns:
+            list[dict] | None: One dict per video of T frames:
+            ``consecutive`` (bool array [T - 1], the neighbours' frame
+            numbers differ by 1), ``pair_category`` (list [T - 1], the
+            category of both frames of a pair, None when they differ or have
+            none) and ``flicker`` (``(mode, source)`` -> array [T - 1, M] of
+            :func:`pair_flicker` per face, NaN for no pair).
+            None when no record has a video position (e.g. 300W images):
+            no NMF is reported, which is logged.
+        """
+        logger: MMLogger = MMLogger.get_current_instance()
+        name = self.__class__.__name__
+        in_video = [r for r in records if r['video'] is not None]
+        if not in_video:
+            if records:
+                logger.info(
+                    f'{name}: the test set has no video structure (no '
+                    'video_id / frame_id metainfo): NMF (flicker) is not '
+                    'reported')
+            return None
+        if len(in_video) != len(records):
+            first = next(r for r in records if r['video'] is None)
+            raise ValueError(
+                f'{first["img_path"]} has no video_id / frame_id metainfo '
+                f'while {len(in_video)} of the {len(records)} evaluated '
+                'frames have one: the flicker needs every frame placed in '
+                'its video')
+
+        videos: Dict[str, List[dict]] = OrderedDict()
+        for rec in sorted(in_video, key=lambda r: r['video']):
+            videos.setdefault(rec['video'][0], []).append(rec)
+        sources = [''] + list(self.sources)
+        tables: List[dict] = []
+        num_pairs = num_gaps = 0
+        for video_id, recs in videos.items():
+            frame_ids = np.array([r['video'][1] for r in recs])
+            repeated = np.flatnonzero(np.diff(frame_ids) == 0)
+            if repeated.size:
+                a, b = recs[repeated[0]], recs[repeated[0] + 1]
+                raise ValueError(
+                    f'frame {frame_ids[repeated[0]]} of video {video_id!r} '
+                    f'is evaluated twice ({a["img_path"]} and '
+                    f'{b["img_path"]})')
+            shapes = {r['mask'].shape for r in recs}
+            if len(shapes) != 1:
+                raise ValueError(
+                    f'video {video_id!r} has frames with different numbers '
+                    f'of faces or landmarks {sorted(shapes)} (faces x '
+                    'landmarks); the flicker pairs faces by their index in '
+                    'the frame')
+            steps = np.diff(frame_ids)
+            num_pairs += int(np.sum(steps == 1))
+            num_gaps += int(np.sum(steps > 1))
+            mask = np.stack([r['mask'] for r in recs], axis=1)  # [M, T, N]
+            flicker = {}
+            for mode in self.norm_modes:
+                norm = np.stack([r['norm'][mode] for r in recs], axis=1)
+                for source in sources:
+                    errors = np.stack([r['error'][source] for r in recs],
+                                      axis=1)  # [M, T, N, 2]
+                    flicker[(mode, source)] = np.stack([
+                        pair_flicker(errors[k], norm[k], mask[k], frame_ids)
+                        for k in range(errors.shape[0])
+                    ], axis=1) if errors.shape[0] else np.zeros(
+                        (len(recs) - 1, 0))  # [T-1, M]
+            cats = [r['category'] for r in recs]
+            tables.append(
+                dict(
+                    consecutive=steps == 1,
+                    pair_category=[
+                        a if a == b else None
+                        for a, b in zip(cats[:-1], cats[1:])
+                    ],
+                    flicker=flicker))
+        logger.info(
+            f'{name}: flicker over {len(videos)} videos, {num_pairs} pairs '
+            f'of consecutive frames; {num_gaps} neighbouring frames not '
+            'paired (a gap in the frame numbers)')
+        for mode in self.norm_modes:
+            dropped = sum(
+                int(np.sum(~np.isfinite(t['flicker'][(mode, '')]) &
+                           t['consecutive'][:, None])) for t in tables)
+            if dropped:
+                logger.info(
+                    f'{name}: {dropped} face pairs of consecutive frames left '
+                    f'out of NMF_{mode} (zero normaliser or no landmark '
+                    'visible in both frames)')
+        return tables
+
+    def _group_nmf(self, tables: List[dict], mode: str, source: str,
+                   group: str) -> float:
+        """NMF (percent) of a group: the mean over its videos of each
+        video's RMS pair flicker (module docstring, NMF).
+
+        Args:
+            tables (list[dict]): From :meth:`_flicker_tables`.
+            mode (str): Normalisation mode.
+            source (str): ``''`` for ``keypoints``, else a ``sources`` name.
+            group (str): ``'all'`` or a category; a category only counts the
+                pairs whose two frames both belong to it.
+
+        Returns:
+            float: The NMF, NaN (with a warning) when the group has no pair.
+        """
+        per_video = []
+        for table in tables:
+            flicker = table['flicker'][(mode, source)]
+            if group != 'all':
+                keep = np.array([c == group for c in table['pair_category']],
+                                dtype=bool)
+                flicker = flicker[keep]
+            flicker = flicker[np.isfinite(flicker)]
+            if flicker.size:
+                per_video.append(np.sqrt(np.mean(flicker**2)))
+        if not per_video:
+            print_log(
+                f'{self.__class__.__name__}: no pair of consecutive frames '
+                f'for NMF_{mode} in group {group!r}',
+                logger='current', level=logging.WARNING)
+            return float('nan')
+        return float(100.0 * np.mean(per_video))
 
     def _save(self, curves: Dict[str, Dict[str, np.ndarray]],
               records: List[dict]) -> None:
