@@ -3,19 +3,8 @@
 # centre-to-landmark offsets; p = 0.8 * p_M + 0.2 * p_C at test time.
 # Single images carry no motion, so the clip terms (SIC, MFDS, pseudo-labels)
 # do not apply; the schedule is the paper's.
-_base_ = [
-    './_base_/datasets/face_300w.py',
-    './_base_/models/tsal_hrnet_w18_topdown.py',
-    './_base_/schedules/tsal_adam_140e.py',
-]
+_base_ = ['./_base_/datasets/face_300w.py']
 default_hooks = dict(
     checkpoint=dict(save_best='NME_inter_pupil', rule='less', interval=10))
-
-codec = dict(_delete_=True, **_base_.tsal_codec)
-train_pipeline = _base_.train_pipeline[:-2] + [
-    dict(type='GenerateTarget', encoder=_base_.tsal_codec),
-    dict(type='PackPoseInputs')
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_evaluator = dict(sources=_base_.landmark_sources)  # p_M and p_C too
 test_evaluator = val_evaluator

@@ -1,6 +1,4 @@
 # Table 3, single model + SIC (Eq. 2).
 _base_ = ['../tsal_hrnet_300vw.py']
-model = dict(
-    two_networks=False, use_sic=True, use_mfds=False,
-    use_pseudo_labels=False)
+model = dict(two_networks=False, mfds_loss=None, pseudo_loss=None)
 custom_hooks = []

@@ -1,3 +1,3 @@
 # Table 3, teacher-student + SIC.
 _base_ = ['../tsal_hrnet_300vw.py']
-model = dict(use_sic=True, use_mfds=False)
+model = dict(mfds_loss=None)

@@ -34,7 +34,7 @@ def test_runs_and_configs_of_the_table_3_rows(tmp_path):
         dict(type='QueueTeacherHook', queue_size=1, smoothing=0.999)
     ]
     ts_sic = tool.build_config(args, runs['ts_sic'])
-    assert ts_sic.model.use_sic and not ts_sic.model.use_mfds
+    assert ts_sic.model.sic_loss is not None and ts_sic.model.mfds_loss is None
     # the reference row: the baseline with every frame labelled
     assert runs['all_labelled'].networks == ['teacher']
     reference = tool.build_config(args, runs['all_labelled'])
@@ -55,14 +55,14 @@ def test_sweep_runs_override_one_key(tmp_path):
     tool = load_tool()
     args = args_for(tool, tmp_path, '--sweep', 'model.mu=0,0.5',
                     '--sweep-method', 'ts', '--cfg-options',
-                    'model.sic_loss.loss_weight=0.01')
+                    'model.pseudo_loss.loss_weight=0.01')
     runs = tool.plan_runs(args)
     assert [r.name for r in runs] == ['ts_mu_0', 'ts_mu_0.5']
     assert [r.sweep_value for r in runs] == [0, 0.5]
     cfg = tool.build_config(args, runs[1])
     assert cfg.model.mu == 0.5
-    assert not cfg.model.use_sic  # the 'ts' row
-    assert cfg.model.sic_loss.loss_weight == 0.01  # --cfg-options
+    assert cfg.model.sic_loss is None  # the 'ts' row
+    assert cfg.model.pseudo_loss.loss_weight == 0.01  # --cfg-options
     with pytest.raises(SystemExit, match='KEY=V1'):
         tool.plan_runs(args_for(tool, tmp_path, '--sweep', 'model.mu'))
 
@@ -308,3 +308,137 @@ def test_oversubscription_is_warned():
     assert tool.oversubscription_warning(1, 2, 2) is None
     warning = tool.oversubscription_warning(2, 2, 2)
     assert warning.startswith('warning: 2 jobs x 2 threads exceed the 2 cores')
+
+
+def test_mixed_training_rows_and_their_configs(tmp_path):
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--methods', 'images_supervised',
+                    'images_clips_tsal')
+    runs = {r.name: r for r in tool.plan_runs(args)}
+    assert tool.needs_image_set(list(runs.values()))
+    assert not tool.needs_image_set(tool.plan_runs(args_for(tool, tmp_path)))
+    assert runs['images_supervised'].networks == ['teacher']
+    assert runs['images_clips_tsal'].networks == ['teacher', 'student']
+    root = f'{tmp_path / "data"}/'
+    images = tool.build_config(args, runs['images_supervised'])
+    assert images.train_dataloader.dataset.type == 'Face300WDataset'
+    assert images.train_dataloader.dataset.ann_file == \
+        'annotations/stills_train.json'
+    assert images.train_dataloader.dataset.data_root == root
+    assert not images.model.two_networks  # the baseline variant
+    mixed = tool.build_config(args, runs['images_clips_tsal'])
+    loader = mixed.train_dataloader
+    assert loader.sampler == dict(type='ExactMultiSourceSampler',
+                                  batch_size=8, source_ratio=[4, 4])
+    assert loader.batch_size == 8
+    assert [d.data_root for d in loader.dataset.datasets] == [root, root]
+    assert [d.type for d in loader.dataset.datasets] == [
+        'Face300WDataset', 'Face300VWClipDataset']
+    assert mixed.model.get('two_networks', True)  # TSAL: two networks
+    assert mixed.train_cfg.max_iters == 140  # the schedule at --iters
+    # the held-out stills through the run's own test pipeline
+    stills = tool.image_test_dataloader(mixed, tmp_path / 'data')
+    assert stills['dataset'] == dict(
+        type='Face300WDataset', data_root=root, data_mode='topdown',
+        ann_file='annotations/stills_test.json',
+        data_prefix=dict(img='stills/'), test_mode=True,
+        pipeline=mixed.test_dataloader.dataset.pipeline)
+    assert stills['collate_fn'] == dict(type='clip_collate')
+    tool.write_configs(args, list(runs.values()))
+    for run in runs.values():
+        text = tool.image_config_of(args, run).read_text()
+        assert 'stills_test.json' in text
+        assert tool.config_of(args, run).is_file()
+    # data made without stills are not reused for the mixed rows
+    (args.data_root / 'annotations').mkdir(parents=True)
+    (args.data_root / 'annotations' / 'test.json').write_text('{}')
+    (args.data_root / 'benchmark_settings.json').write_text(json.dumps(
+        dict(seed=0, train_videos=12, test_videos=3, frames=100)))
+    tool.generate_data(args)  # the video rows: the same settings
+    with pytest.raises(SystemExit, match="'train_stills': 120"):
+        tool.generate_data(args, stills=True)
+
+
+def test_reports_of_the_mixed_rows(tmp_path):
+    tool = load_tool()
+    rows = []
+    for run, net, video, still in (
+            ('images_supervised', 'teacher', 10.0, 8.0),
+            ('images_clips_tsal', 'teacher', 9.0, 7.0),
+            ('images_clips_tsal', 'student', 9.5, 7.5)):
+        row = _row(tool, run, net, video, 30.0)
+        for mode in tool.MODES:
+            row[f'NME_{mode}/images'] = still
+        rows.append(row)
+    assert tool.mixed_training_lines(rows) == [
+        '- images_clips_tsal (teacher) against images only, supervised: '
+        'NME io on the stills 7.00 vs 8.00 (12.5% lower); on the test '
+        'videos 9.00 vs 10.00 (10.0% lower)'
+    ]
+    assert tool.mixed_training_lines(rows[1:]) == []
+    rows[1]['NME_inter_ocular/images'] = 8.4
+    assert 'on the stills 8.40 vs 8.00 (5.0% higher)' in \
+        tool.mixed_training_lines(rows)[0]
+
+
+def test_image_seed_summary_pairs_the_seeds(tmp_path):
+    tool = load_tool()
+    stills = {0: (8.0, 7.0), 1: (9.0, 9.9), 2: (10.0, 9.0)}
+    dirs = []
+    for seed, values in stills.items():
+        work = tmp_path / f'seed_{seed}'
+        for run, nme in zip(('images_supervised', 'images_clips_tsal'),
+                            values):
+            (work / 'configs').mkdir(parents=True, exist_ok=True)
+            (work / 'configs' / f'{run}.py').write_text(
+                f'randomness = dict(seed={seed})\n')
+            folder = work / run / 'eval_teacher_images'
+            folder.mkdir(parents=True)
+            (folder / 'metrics.json').write_text(
+                json.dumps({'NME_inter_ocular': nme}))
+        dirs.append(work)
+    text = tool.write_image_seed_summary(dirs, tmp_path / 'images_seeds.md')
+    assert (tmp_path / 'images_seeds.md').read_text() == text
+    lines = text.splitlines()
+    assert '| images only, supervised | 8.00 | 9.00 | 10.00 | 9.00 | 1.00 |' \
+        in lines
+    assert '| images + clips, TSAL | 7.00 | 9.90 | 9.00 | 8.63 | 1.48 |' \
+        in lines
+    # 1 - 7/8, 1 - 9.9/9, 1 - 9/10: +12.5%, -10.0%, +10.0%; mean +4.2%
+    assert '- images + clips, TSAL: seed 0 +12.5%, seed 1 -10.0%, seed 2 ' \
+        '+10.0%; mean +4.2%, lower on 2 of 3 seeds' in lines
+
+
+@pytest.mark.slow
+def test_mixed_rows_end_to_end(tmp_path):
+    """The two mixed rows for 2 iterations on a tiny generated benchmark
+    with stills; both evaluated on the test videos and the stills."""
+    tool = load_tool()
+    work = tmp_path / 'work'
+    text = tool.main([
+        '--methods', 'images_supervised', 'images_clips_tsal', '--iters',
+        '2', '--data-root', str(tmp_path / 'data'), '--work-dir', str(work),
+        '--train-videos', '1', '--test-videos', '1', '--frames', '12',
+        '--train-stills', '4', '--test-stills', '2', '--cfg-options',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ])
+    assert 'stills NME io' in text
+    assert '- images + clips, TSAL (teacher) against images only, ' \
+        'supervised: NME io on the stills' in text
+    for run, nets in (('images_supervised', ['teacher']),
+                      ('images_clips_tsal', ['teacher', 'student'])):
+        for net in nets:
+            for folder in (f'eval_{net}', f'eval_{net}_images'):
+                metrics = json.loads(
+                    (work / run / folder / 'metrics.json').read_text())
+                assert metrics['NME_inter_ocular'] > 0
+    stills = json.loads((tmp_path / 'data' / 'annotations' /
+                         'stills_test.json').read_text())
+    assert len(stills['images']) == 2
+    # the stills' test set has no video: no flicker
+    metrics = json.loads((work / 'images_clips_tsal' /
+                          'eval_teacher_images' / 'metrics.json').read_text())
+    assert not any(key.startswith('NMF') for key in metrics)

@@ -3,6 +3,7 @@ import json
 import math
 import os
 import signal
+import sys
 
 import pytest
 import torch
@@ -179,7 +180,7 @@ def test_train_step_times_the_update_of_a_full_queue():
     batch = tool.make_batches(cfg, 1, 2, 0)['tsal']
     step = tool.make_train_step(
         model, batch, tool.build_optim_wrapper(cfg, model, device, None),
-        device, hook, tool._unsup_hold_iter(cfg))
+        device, hook, tool.unsup_hold_iter(cfg))
     assert hook.queue_size == 5
     assert len(hook.queue) == 5 and hook.num_updates == 5
     storage = [[x.data_ptr() for x in snap] for snap in hook.queue]
@@ -197,10 +198,94 @@ def test_train_step_times_the_update_of_a_full_queue():
 def test_memory_process_killed_is_named(monkeypatch):
     """A memory job killed by the kernel (out of memory) says so."""
     tool = load_tool()
-    monkeypatch.setattr(tool, '_memory_child',
+    memory = sys.modules[tool.measure_memory.__module__]
+    monkeypatch.setattr(memory, '_memory_child',
                         lambda *args: os.kill(os.getpid(), signal.SIGKILL))
     with pytest.raises(RuntimeError,
                        match=r'peak memory of tsal/train: memory process '
                        r'exited with -9 \(SIGKILL: out of memory'):
         tool.measure_memory(None, 'tsal', 'train',
                             device=torch.device('cpu'))
+
+
+def test_profile_reports_the_named_ranges_and_module_totals():
+    """The profile lists the ranges whose labels start with the estimator's
+    prefixes (not others) and the calls of the model's modules, and leaves
+    no hook behind."""
+
+    class Toy(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = torch.nn.Linear(4, 4)
+            self.head = torch.nn.Linear(4, 2)
+            self.loss_module = torch.nn.MSELoss()
+
+        def forward(self, x):
+            with torch.profiler.record_function('tsal.features'):
+                y = self.head(self.backbone(x))
+                y = self.head(self.backbone(x)) + y  # two calls each
+            with torch.profiler.record_function('other.range'):
+                return self.loss_module(y, torch.zeros_like(y))
+
+    tool = load_tool()
+    model, x = Toy(), torch.ones(3, 4)
+    prof = tool.profile_call(model, lambda: model(x), torch.device('cpu'),
+                             rows=5, calls=2)
+    labels = prof['labels']
+    assert set(labels) == {
+        'tsal.features', 'module/backbone', 'module/head',
+        'module/loss_module'
+    }
+    assert [labels[k]['calls'] for k in sorted(labels)] == [2, 2, 1, 1]
+    assert all(v['ms'] > 0 for v in labels.values())
+    assert prof['calls'] == 2
+    for module in model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+
+
+def test_profiled_modules_of_both_models():
+    """The module totals cover the data preprocessor, each network's parts
+    and every loss module, under the names of the model."""
+    tool = load_tool()
+    cfg = tool.load_config(str(tool.DEFAULT_CONFIG))
+    models = tool.build_models(cfg, torch.device('cpu'))
+    tsal = set(tool.profiled_modules(models['tsal']))
+    for role in ('teacher', 'student'):
+        for part in ('backbone', 'head', 'motion_field', 'head.loss_module',
+                     'motion_field.loss_module'):
+            assert f'{role}.{part}' in tsal, (role, part)
+    assert {'data_preprocessor', 'teacher', 'student'} <= tsal
+    plain = set(tool.profiled_modules(models['plain']))
+    assert {'data_preprocessor', 'backbone', 'head',
+            'head.loss_module'} <= plain
+
+
+def test_bf16_training_steps_take_float32_head_outputs():
+    """Under bfloat16 autocast both models train with heads whose outputs
+    are float32, which their losses' numpy accuracy needs: mmpose's own
+    HeatmapHead stops there."""
+    tool = load_tool()
+    cfg = tool.load_config(str(tool.DEFAULT_CONFIG))
+    device = torch.device('cpu')
+    models = tool.build_models(cfg, device, float32_outputs=True)
+    batches = tool.make_batches(cfg, 1, 2, 0)
+    assert isinstance(models['plain'].head, tool.Float32Outputs)
+    assert isinstance(models['tsal'].teacher.head, tool.Float32Outputs)
+    for kind, model in models.items():
+        wrapper = tool.build_optim_wrapper(cfg, model, device,
+                                           torch.bfloat16)
+        weights = [p.detach().clone() for p in model.parameters()]
+        tool.make_train_step(model, batches[kind], wrapper, device, None,
+                             tool.unsup_hold_iter(cfg))()
+        moved = [not torch.equal(w, p)
+                 for w, p in zip(weights, model.parameters())]
+        assert sum(moved) > len(moved) // 2, kind
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+    stock = tool.build_models(cfg, device)['plain']
+    step = tool.make_train_step(
+        stock, batches['plain'],
+        tool.build_optim_wrapper(cfg, stock, device, torch.bfloat16),
+        device)
+    with pytest.raises(TypeError, match='BFloat16'):
+        step()

@@ -14,7 +14,7 @@
 #      eager inference fast path against eager float32;
 #   5. bf16_compiled: the bfloat16 fast path, compiled;
 #   6. profile: where the training step's and inference's time goes
-#      (torch.profiler, per module).
+#      (torch.profiler: the estimator's named steps and module totals).
 # Each step has its own time limit and writes OUT_DIR/<step>.json as it
 # goes, so a step stopped by its limit keeps what it measured. With
 # BUDGET (seconds, installation included) set, a step gets at most what

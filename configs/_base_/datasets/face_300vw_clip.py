@@ -1,15 +1,16 @@
 # 300VW as clips of K consecutive frames, one labelled frame every 10
-# (Face300VWClipDataset). Compose with
-# `_base_ = ['../_base_/datasets/face_300vw_clip.py']`.
+# (Face300VWClipDataset), in place of mmpose's 300W images; targets are the
+# model's codec's, for the labelled frame only.
 #
-# `codec` is the model's target codec. Python configs are evaluated file by
-# file, so a model config that changes `codec` (or `clip_len`) must rebuild
-# the pipeline and hand it to the dataloader, e.g.
+# Python configs are evaluated file by file, so a config below this one
+# that changes `codec`, `input_size` or `clip_len` must rebuild the
+# pipeline and hand it to the dataloader, e.g.
 #
-#   codec = dict(type='TSALLabel', ...)
+#   codec = dict(sigma=1.0)
 #   train_pipeline = _base_.train_aug_pipeline + [
 #       dict(type='ClipApply', frames='labelled',
-#            transforms=[dict(type='GenerateTarget', encoder=codec)]),
+#            transforms=[dict(type='GenerateTarget',
+#                             encoder=dict(_base_.codec, **codec))]),
 #       dict(type='PackClipInputs')]
 #   train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 #
@@ -17,19 +18,13 @@
 # Expected layout: data/300vw/images/NNN/imgs/000001.jpg (file_name
 # 'NNN/imgs/000001.jpg' in the JSON), data/300vw/annotations/{train,test}.json
 # and data/300vw/broken_frames.npy (mmpose's list).
-custom_imports = dict(imports=['tsal_mmpose'], allow_failed_imports=False)
+_base_ = ['../schedules/tsal_adam_140e.py']
 
 dataset_type = 'Face300VWClipDataset'
 data_root = 'data/300vw/'
 clip_len = 10
 label_stride = 10
-input_size = (256, 256)
-
-codec = dict(
-    type='TSALLabel',
-    input_size=input_size,
-    heatmap_size=(64, 64),
-    sigma=1.5)
+input_size = _base_.codec.input_size
 
 # Official 300VW test categories (A: well-lit, B: real-world HCI,
 # C: arbitrary conditions); metrics are also reported per category.
@@ -76,7 +71,7 @@ train_pipeline = train_aug_pipeline + [
     dict(
         type='ClipApply',
         frames='labelled',
-        transforms=[dict(type='GenerateTarget', encoder=codec)]),
+        transforms=[dict(type='GenerateTarget', encoder=_base_.codec)]),
     dict(type='PackClipInputs'),
 ]
 val_pipeline = [
@@ -91,6 +86,7 @@ val_pipeline = [
 ]
 
 train_dataloader = dict(
+    _delete_=True,
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
@@ -108,6 +104,7 @@ train_dataloader = dict(
 # Every frame of every test video is evaluated exactly once: the videos are
 # tiled into clips, the last clip of a video may be shorter.
 val_dataloader = dict(
+    _delete_=True,
     batch_size=2,
     num_workers=2,
     persistent_workers=True,
@@ -129,5 +126,8 @@ test_dataloader = val_dataloader
 
 # 300VW protocol: inter-ocular NME, AUC and failure rate at 0.08.
 val_evaluator = dict(
-    type='FaceLandmarkMetric', norm_mode='inter_ocular', thresholds=0.08)
+    _delete_=True,
+    type='FaceLandmarkMetric',
+    norm_mode='inter_ocular',
+    thresholds=0.08)
 test_evaluator = val_evaluator

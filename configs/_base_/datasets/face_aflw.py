@@ -1,10 +1,9 @@
-# AFLW (19 points), read by mmpose's own AFLWDataset.
-# Compose with `_base_ = ['../_base_/datasets/face_aflw.py']`; pipelines and
-# loaders come from face_image.py (see there before changing `codec`).
+# AFLW (19 points) through mmpose's AFLWDataset; loaders and pipelines as
+# face_300w.py. The model's number of landmarks is the config's to set.
 # Expected layout (mmpose's): data/aflw/images/... and
 # data/aflw/annotations/face_landmarks_aflw_{train,test,test_frontal}.json
 # (test annotations need `box_size`, which AFLWDataset requires in test mode).
-_base_ = ['./face_image.py']
+_base_ = ['./face_300w.py']
 
 dataset_type = 'AFLWDataset'
 data_root = 'data/aflw/'
@@ -22,5 +21,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # AFLW protocol: NME by the face size.
-val_evaluator = dict(type='FaceLandmarkMetric', norm_mode='face_size')
+val_evaluator = dict(
+    _delete_=True, type='FaceLandmarkMetric', norm_mode='face_size')
 test_evaluator = val_evaluator

@@ -81,7 +81,8 @@ def _randomise(module, std=0.3):
 
 def test_forward_shapes():
     head = TSALHead(in_channels=8, out_channels=5, deconv_out_channels=None,
-                    conv_out_channels=(8, ), conv_kernel_sizes=(3, ))
+                    conv_out_channels=(8, ), conv_kernel_sizes=(3, ),
+                    decoder=CODEC)
     h, c, o = head((torch.randn(2, 8, 16, 12), ))
     assert h.shape == (2, 5, 16, 12)
     assert c.shape == (2, 1, 16, 12)
@@ -89,6 +90,30 @@ def test_forward_shapes():
     head.init_weights()
     torch.testing.assert_close(head.center_layer[-1].bias,
                                torch.tensor([-2.19]))
+
+
+def test_default_heatmap_loss_is_summed_over_landmarks_and_pixels():
+    """The default l_M weight is N * w * h of the decoder's heatmaps (the
+    one that trains, see the default's docstring); without a decoder the
+    loss must be set, and the error says so."""
+    head = TSALHead(in_channels=4, out_channels=5, deconv_out_channels=None,
+                    decoder=dict(CODEC, heatmap_size=(16, 12)))
+    assert head.loss_module.loss_weight == 5 * 16 * 12
+    assert head.loss_module.use_target_weight
+    pred = torch.rand(2, 5, 12, 16)
+    target = torch.rand(2, 5, 12, 16)
+    weights = torch.tensor([[1., 0., 1., 1., 1.], [1., 1., 1., 0., 1.]])
+    # Dong et al.'s error: summed over landmarks and pixels, mean over images
+    expected = ((pred - target)**2 * weights[..., None, None]).sum() / 2
+    assert head.loss_module(pred, target, weights).item() == pytest.approx(
+        expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match=r'decoder=.*loss_weight=N \* w'):
+        TSALHead(in_channels=4, deconv_out_channels=None)
+    explicit = TSALHead(
+        in_channels=4, deconv_out_channels=None,
+        loss=dict(type='KeypointMSELoss', use_target_weight=True,
+                  loss_weight=2.0))
+    assert explicit.loss_module.loss_weight == 2.0
 
 
 def test_loss_on_300w(batch):
@@ -138,7 +163,7 @@ def test_offset_radius_loss_by_hand(radius, expected):
     coordinates = 0.5.
     """
     head = TSALHead(in_channels=2, out_channels=1, deconv_out_channels=None,
-                    offset_radius=radius,
+                    offset_radius=radius, decoder=CODEC,
                     offset_loss=dict(type='L1Loss', use_target_weight=True))
     offsets = torch.tensor([1.5, -0.5]).view(1, 2, 1, 1).expand(1, 2, 4, 4)
     outputs = (torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), offsets)
@@ -334,6 +359,31 @@ def test_torch_decoders_match_codec():
     assert TSALHead.decode_heatmap_torch is decode_heatmap_torch
 
 
+def _decode_by_hand(heatmaps, center, offsets):
+    """p_M, p_C (heatmap pixels) and scores of one face, one landmark at a
+    time: p_M is the maximum moved 0.25 px towards its larger neighbour in
+    x (where 1 < x < w - 1 and y > 0) and in y (where 1 < y < h - 1 and
+    x > 0), or -1 if the maximum is not positive; p_C is the centre map's
+    maximum plus the offsets (dx, dy) read there."""
+    n, h, w = heatmaps.shape
+    p_m, scores = np.zeros((n, 2)), np.zeros(n)
+    for k in range(n):
+        y, x = divmod(int(np.argmax(heatmaps[k])), w)
+        scores[k] = heatmaps[k, y, x]
+        if scores[k] <= 0:
+            p_m[k] = -1
+            continue
+        dx = heatmaps[k, y, x + 1] - heatmaps[k, y, x - 1] \
+            if 1 < x < w - 1 and y > 0 else 0.
+        dy = heatmaps[k, y + 1, x] - heatmaps[k, y - 1, x] \
+            if 1 < y < h - 1 and x > 0 else 0.
+        p_m[k] = (x + 0.25 * np.sign(dx), y + 0.25 * np.sign(dy))
+    cy, cx = divmod(int(np.argmax(center)), w)
+    p_c = np.array([(cx + offsets[2 * k, cy, cx],
+                     cy + offsets[2 * k + 1, cy, cx]) for k in range(n)])
+    return p_m, p_c, scores
+
+
 @pytest.mark.parametrize('unbiased', [False, True])
 def test_head_decode_equals_codec_face_by_face(unbiased):
     """The batched decode gives the codec's p_M, p_C, fused p and scores,
@@ -352,14 +402,28 @@ def test_head_decode_equals_codec_face_by_face(unbiased):
     offsets = torch.randn(3, 10, 12, 16)
     preds = head.decode((heatmaps, center, offsets))
     assert len(preds) == 3
+    assert codec.gamma == 0.8
     for m, pred in enumerate(preds):
         p_m, scores = codec.decode_heatmap(heatmaps[m].numpy())
         p_c, _ = codec.decode_clor(center[m].numpy(), offsets[m].numpy())
         np.testing.assert_allclose(pred.keypoints_lhr, p_m, atol=1e-5)
         np.testing.assert_allclose(pred.keypoints_clor, p_c, atol=1e-5)
-        np.testing.assert_allclose(pred.keypoints, codec.fuse(p_m, p_c),
+        # p = gamma p_M + (1 - gamma) p_C, gamma = 0.8 (Sec. 3.2)
+        np.testing.assert_allclose(pred.keypoints, 0.8 * p_m + 0.2 * p_c,
                                    atol=1e-5)
         np.testing.assert_allclose(pred.keypoint_scores, scores)
         assert pred.keypoints.shape == (1, 5, 2)
+        if not unbiased:
+            ref_m, ref_c, ref_s = _decode_by_hand(heatmaps[m].numpy(),
+                                                  center[m, 0].numpy(),
+                                                  offsets[m].numpy())
+            np.testing.assert_allclose(pred.keypoints_lhr[0], 4 * ref_m,
+                                       atol=1e-5)
+            np.testing.assert_allclose(pred.keypoints_clor[0], 4 * ref_c,
+                                       atol=1e-5)
+            np.testing.assert_allclose(pred.keypoints[0],
+                                       4 * (0.8 * ref_m + 0.2 * ref_c),
+                                       atol=1e-5)
+            np.testing.assert_allclose(pred.keypoint_scores[0], ref_s)
     # the non-positive heatmap decodes to mmpose's -1 (times the scale 4)
     np.testing.assert_allclose(preds[1].keypoints_lhr[0, 3], [-4.0, -4.0])

@@ -78,3 +78,25 @@ def test_mfds_matches_loop_and_detaches_target():
     assert detected.grad is None
     expected = 0.5 * 2 * (tracked - detected).detach() / (68 * 4)
     torch.testing.assert_close(tracked.grad, expected)
+
+
+def test_mfds_leaves_out_weightless_landmarks_by_hand():
+    """Clip 0: landmarks 0 and 2 count, squared distances 25 and 4, mean
+    14.5; clip 1: no landmark counts, 0; the mean over clips 7.25."""
+    tracked = torch.tensor([[[3., 4.], [100., 0.], [0., 2.]],
+                            [[1., 1.], [1., 1.], [1., 1.]]],
+                           requires_grad=True)
+    detected = torch.zeros(2, 3, 2)
+    weights = torch.tensor([[1., 0., 1.], [0., 0., 0.]])
+    loss = MFDSLoss(loss_weight=2.0)(tracked, detected, weights)
+    assert loss.item() == pytest.approx(2.0 * 7.25)
+    loss.backward()
+    # d/dt of 2 * (1/2) * (1/2) * |t|^2 on the counted landmarks only
+    expected = torch.zeros(2, 3, 2)
+    expected[0, 0] = torch.tensor([3., 4.])
+    expected[0, 2] = torch.tensor([0., 2.])
+    torch.testing.assert_close(tracked.grad, expected)
+    # all-one weights give the unweighted loss
+    ones = torch.ones(2, 3)
+    assert mfds_loss(tracked, detected, ones).item() == \
+        mfds_loss(tracked, detected).item()

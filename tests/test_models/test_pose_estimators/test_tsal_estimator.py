@@ -1,6 +1,8 @@
 """TSALEstimator: one training step of both networks on a tiny clip batch."""
+import collections
 import copy
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,17 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData, PixelData
 from mmpose.registry import MODELS
+from mmpose.structures import PoseDataSample
 
 import tsal_mmpose  # noqa: F401
+from tsal_mmpose.models.losses import (center_focal_loss, face_box_width,
+                                       motion_field_loss, pseudo_heatmap_loss,
+                                       render_gaussian_heatmaps, sic_loss)
+from tsal_mmpose.models.pose_estimators import (ClipOutputs,
+                                                NonFiniteLossError)
+from tsal_mmpose.models.utils import decode_heatmap_torch, track_points
 from tsal_mmpose.testing import moving_texture_clips, pack_clips
 
 TINY_CONFIG = Path(__file__).resolve().parents[3] / 'configs' / \
@@ -38,12 +48,19 @@ PREPROCESSOR = dict(
     bgr_to_rgb=True)
 
 
+# w(t) is 1 over the 40 steps of the training test and W50 at iteration 50,
+# where the other tests run: a w(t) missing from a term, or one too many,
+# changes their values.
+UNSUP_WEIGHT = dict(ramp_up=0, hold=40, total=100, unit='iter')
+W50 = math.exp(-12.5 * (10 / 60)**2)
+
+
 def build(**kwargs):
     cfg = dict(
         type='TSALEstimator',
         **NETWORK,
         data_preprocessor=PREPROCESSOR,
-        unsup_weight=dict(ramp_up=0, hold=100, total=100, unit='iter'))
+        unsup_weight=UNSUP_WEIGHT)
     cfg.update(kwargs)
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmpose'):
@@ -117,21 +134,207 @@ def test_pseudo_labels_are_rendered_with_the_codec_sigma():
     no_decoder = dict(NETWORK['head'], decoder=None)
     with pytest.raises(ValueError, match='model.pseudo_loss.sigma'):
         build(head=no_decoder)
-    build(head=no_decoder, use_pseudo_labels=False)  # not needed then
+    build(head=no_decoder, pseudo_loss=None)  # not needed then
+
+
+TERMS = ('loss_heatmap', 'loss_center', 'loss_offset', 'loss_photometric',
+         'loss_smooth', 'loss_sic', 'loss_mfds', 'loss_pseudo')
+
+
+def _expected_terms(model, role, inputs, samples, clip_len, w):
+    """Every named term of one network, assembled here from its raw outputs
+    with the equations' pure functions and by-hand formulas."""
+    net = getattr(model, role)
+    heatmaps, center, offsets = net.head.forward(net.extract_feat(inputs))
+    num_clips = len(samples) // clip_len
+    m, n, h, wd = heatmaps.shape
+    images = inputs.view(num_clips, clip_len, *inputs.shape[1:])
+    flows = net.motion_field(images)
+    labelled = [i for i, d in enumerate(samples) if d.metainfo['labelled']]
+    assert labelled == list(range(0, m, clip_len))  # frame 0 of each clip
+    gt_hm = torch.stack([samples[i].gt_fields.heatmaps for i in labelled])
+    kpt_w = torch.cat(
+        [samples[i].gt_instance_labels.keypoint_weights for i in labelled])
+    gt_c = torch.stack(
+        [samples[i].gt_fields.center_heatmap for i in labelled])
+    c_idx = [int(samples[i].gt_instance_labels.center_index[0])
+             for i in labelled]
+    gt_o = torch.cat(
+        [torch.as_tensor(samples[i].gt_instance_labels.offsets)
+         for i in labelled])
+    o_w = torch.cat([samples[i].gt_instance_labels.offset_weights
+                     for i in labelled])[..., None]
+    # l_M: N * w * h times the weighted mean squared error
+    hm_err = (heatmaps[labelled] - gt_hm)**2 * kpt_w[..., None, None]
+    # l_C: the offsets at the true centre pixel, L1 of weight 10 (config)
+    pred_o = torch.stack([
+        offsets[f, :, c // wd, c % wd].view(n, 2)
+        for f, c in zip(labelled, c_idx)
+    ])
+    l_e = motion_field_loss(images, flows)
+    # the decoded sources: centre argmax + offsets there, heatmap maxima
+    peak = center.view(m, -1).argmax(-1)
+    at_center = torch.stack(
+        [offsets[f, :, p // wd, p % wd].view(n, 2) for f, p in
+         enumerate(peak.tolist())])
+    p_c = torch.stack([peak % wd, peak // wd], -1)[:, None] + at_center
+    p_c = p_c.view(num_clips, clip_len, n, 2)
+    at_center = at_center.view(num_clips, clip_len, n, 2)
+    p_m = decode_heatmap_torch(heatmaps).view(num_clips, clip_len, n, 2)
+    tracked = track_points(flows, p_m[:, 0])[:, -1]
+    p_l = torch.stack([
+        torch.as_tensor([c % wd, c // wd]) + o for c, o in zip(c_idx, gt_o)
+    ])
+    tracks = track_points(flows, p_l)[:, 1:]
+    targets = tracks if role == 'teacher' else \
+        0.25 * tracks + 0.75 * p_c[:, 1:]
+    pred = heatmaps.view(num_clips, clip_len, n, h, wd)[:, 1:]
+    _, inside = render_gaussian_heatmaps(
+        targets.reshape(-1, n, 2), (wd, h), 1.0, return_weights=True)
+    return {
+        'loss_heatmap': n * h * wd * hm_err.mean(),
+        'loss_center': center_focal_loss(center[labelled], gt_c),
+        'loss_offset': 10 * (pred_o * o_w - gt_o * o_w).abs().mean(),
+        'loss_photometric': l_e['photometric'],
+        'loss_smooth': 0.1 * l_e['smoothness'],
+        'loss_sic': 0.3 * sic_loss(at_center, face_box_width(p_c)),
+        'loss_mfds': w * 0.7 * ((tracked - p_m[:, -1])**2).sum(-1).mean(),
+        'loss_pseudo': w * 2.0 * pseudo_heatmap_loss(
+            pred, targets, 1.0, inside.view(num_clips, clip_len - 1, n)),
+    }
 
 
 def test_loss_terms_are_named_per_network(face_points):
-    model = build()
+    """Each network's named terms have the values of Eq. 1-5 put together
+    here: l_M, l_C, l_E and L_I at weight 1, L_D and L_d times w(t) != 1,
+    the student's targets with its own mu, each term with its own weight
+    (so that a swapped weight or a w(t) in the wrong place shows)."""
+    model = build(
+        mu=0.25,
+        sic_loss=dict(type='SICLoss', loss_weight=0.3),
+        mfds_loss=dict(type='MFDSLoss', loss_weight=0.7),
+        pseudo_loss=dict(type='PseudoHeatmapLoss', loss_weight=2.0))
     set_iter(50)
     data = model.data_preprocessor(clip_batch(face_points), training=True)
     losses = model(**data, mode='loss')
+    assert set(losses) == {'unsup_weight'} | {
+        f'{role}/{term}'
+        for role in ('teacher', 'student') for term in TERMS + ('acc_pose', )
+    }
+    assert losses['unsup_weight'].item() == pytest.approx(W50)
+    assert W50 == pytest.approx(0.7066, abs=1e-4)
     for role in ('teacher', 'student'):
-        for term in ('loss_heatmap', 'loss_center', 'loss_offset',
-                     'loss_photometric', 'loss_smooth', 'loss_sic',
-                     'loss_mfds', 'loss_pseudo'):
-            value = losses[f'{role}/{term}']
-            assert torch.isfinite(value), (role, term)
-    assert losses['unsup_weight'].item() == pytest.approx(1.0)
+        with torch.no_grad():
+            expected = _expected_terms(model, role, data['inputs'],
+                                       data['data_samples'], 3, W50)
+        for term in TERMS:
+            value = losses[f'{role}/{term}'].item()
+            assert value > 0, (role, term)
+            assert value == pytest.approx(
+                expected[term].item(), rel=1e-5), (role, term)
+    # the two networks start equal but their pseudo-label targets differ
+    assert losses['student/loss_pseudo'].item() != pytest.approx(
+        losses['teacher/loss_pseudo'].item(), rel=1e-3)
+
+
+def _hand_sample(clip_len, labelled, center=None, offsets=None, n=2, size=8):
+    """A frame sample; with ``center`` (x, y) and ``offsets`` [N, 2] it
+    carries the encoded targets of a labelled frame."""
+    sample = PoseDataSample(metainfo=dict(clip_len=clip_len,
+                                          labelled=labelled))
+    if center is not None:
+        sample.gt_fields = PixelData(
+            heatmaps=torch.zeros(n, size, size),
+            center_heatmap=torch.zeros(1, size, size))
+        sample.gt_instance_labels = InstanceData(
+            keypoint_weights=torch.ones(1, n),
+            center_index=torch.tensor([center[1] * size + center[0]]),
+            offsets=torch.tensor([offsets], dtype=torch.float32),
+            offset_weights=torch.ones(1, n))
+    return sample
+
+
+def _hand_pseudo_loss(heatmaps, targets, sigma):
+    """Eq. 4 by hand: per clip, the squared error of the codec's Gaussians
+    (peak at floor(p + 1/2), window [-ceil(3 sigma), floor(3 sigma)])
+    against the predicted heatmaps of frames 1..K-1, landmarks whose window
+    misses the map left out, over N w h (K-1); the mean over clips.
+
+    heatmaps: {clip: [K, N, h, w] array}, targets: {clip: [K, N, 2]}."""
+    lo, hi = -math.ceil(3 * sigma), math.floor(3 * sigma)
+    per_clip = []
+    for clip, hms in heatmaps.items():
+        k, n, h, w = hms.shape
+        total = 0.0
+        for i in range(1, k):
+            for j in range(n):
+                mx, my = (math.floor(v + 0.5) for v in targets[clip][i, j])
+                if not (any(lo <= x - mx <= hi for x in range(w))
+                        and any(lo <= y - my <= hi for y in range(h))):
+                    continue
+                for y in range(h):
+                    for x in range(w):
+                        g = 0.0
+                        if lo <= x - mx <= hi and lo <= y - my <= hi:
+                            g = math.exp(-((x - mx)**2 + (y - my)**2) /
+                                         (2 * sigma**2))
+                        total += (g - float(hms[i, j, y, x]))**2
+        per_clip.append(total / (n * w * h * (k - 1)))
+    return sum(per_clip) / len(per_clip)
+
+
+def test_assembled_pseudo_losses_by_hand():
+    """``teacher/loss_pseudo`` and ``student/loss_pseudo`` of a tiny batch
+    of set outputs, through ``loss``: w(t) times the weight times Eq. 4 on
+    frames 1..K-1 of the clips whose frame 0 is labelled (clip 1's is not,
+    though it carries targets), normalised by N w h (K-1), averaged over
+    those clips; the teacher's targets are the tracks (Eq. 4), the
+    student's mu * tracks + (1 - mu) * p_C (Eq. 5)."""
+    mu, weight, sigma, k, n, size = 0.25, 3.0, 1.0, 3, 2, 8
+    model = build(mu=mu, sic_loss=None, mfds_loss=None,
+                  pseudo_loss=dict(type='PseudoHeatmapLoss',
+                                   loss_weight=weight))
+    assert model.pseudo_loss.sigma == sigma  # the codec's
+    # frame 0's labels: centre + offsets; clip 2's second landmark is far
+    # right, so its tracks' Gaussians miss the map
+    labels = {0: ((3, 4), [[1.0, -0.5], [-1.5, 1.25]]),
+              1: ((5, 5), [[0.5, 0.5], [1.0, 1.0]]),
+              2: ((2, 2), [[3.2, 4.7], [10.0, 0.3]])}
+    samples = []
+    for clip, (center, offsets) in labels.items():
+        samples.append(_hand_sample(k, clip != 1, center, offsets))
+        samples += [_hand_sample(k, False) for _ in range(k - 1)]
+    step = np.array([0.5, -1.0])  # a constant motion field
+    gen = torch.Generator().manual_seed(0)
+    clips, expected = {}, {}
+    for role in ('teacher', 'student'):
+        heatmaps = torch.rand(3 * k, n, size, size, generator=gen)
+        p_c = torch.rand(3, k, n, 2, generator=gen) * (size - 1)
+        flows = torch.zeros(3, k - 1, 2, size, size)
+        flows[:, :, 0], flows[:, :, 1] = step[0], step[1]
+        head = (heatmaps, torch.zeros(3 * k, 1, size, size),
+                torch.zeros(3 * k, 2 * n, size, size))
+        clips[role] = ClipOutputs(head, torch.rand(3, k, 3, 32, 32,
+                                                   generator=gen),
+                                  flows, p_c=p_c)
+        targets = {}
+        for clip in (0, 2):
+            (cx, cy), offsets = labels[clip]
+            p_l = np.array([cx, cy]) + np.array(offsets)
+            tracks = np.stack([p_l + i * step for i in range(k)])
+            targets[clip] = tracks if role == 'teacher' else \
+                mu * tracks + (1 - mu) * p_c[clip].numpy()
+        expected[role] = _hand_pseudo_loss(
+            {c: heatmaps.view(3, k, n, size, size)[c].numpy()
+             for c in (0, 2)}, targets, sigma)
+    model.forward_clips = lambda role, net, inputs, clip_len, **_: clips[role]
+    set_iter(50)
+    losses = model.loss(torch.zeros(3 * k, 3, 32, 32), samples)
+    for role in ('teacher', 'student'):
+        assert losses[f'{role}/loss_pseudo'].item() == pytest.approx(
+            W50 * weight * expected[role], rel=1e-5), role
+    assert expected['teacher'] != pytest.approx(expected['student'],
+                                                rel=1e-2)
 
 
 def test_unsup_weight_follows_the_iteration(face_points):
@@ -329,3 +532,98 @@ def test_config_optimizer_speeds_up_the_offset_layers_only():
         f'{role}.head.offset_layer.0.{p}' for role in ('student', 'teacher')
         for p in ('bias', 'weight')
     ]
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_nonfinite_loss_stops_before_any_step(face_points):
+    """A NaN term raises before either optimizer step, naming the
+    iteration (as counted in the log), each network and the term."""
+    model = build(mfds_loss=dict(type='MFDSLoss', loss_weight=float('nan')))
+    wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
+    set_iter(6)
+    before = _state(model)
+    with pytest.raises(NonFiniteLossError) as info:
+        model.train_step(clip_batch(face_points), wrapper)
+    message = str(info.value)
+    assert 'training iteration 7 ' in message
+    for role in ('teacher', 'student'):
+        assert f"network '{role}' term 'loss_mfds' = nan" in message
+    assert 'loss_sic' not in message and info.value.iteration == 7
+    assert wrapper.optimizer.state == {}  # no Adam step was taken
+    for key, value in model.state_dict().items():
+        if 'running' not in key and 'num_batches' not in key:
+            assert torch.equal(value, before[key]), key
+    # an infinite term too, of one network
+    model = build(mfds_loss=None)
+    with pytest.raises(NonFiniteLossError, match="'student' term 'loss_x'"):
+        model.parse_losses({'teacher/loss_x': torch.tensor(1.0),
+                            'student/loss_x': torch.tensor(float('inf')),
+                            'student/acc_pose': torch.tensor(float('nan'))})
+
+
+def test_nonfinite_loss_skips_the_batch_when_asked(face_points):
+    """With nonfinite_loss='skip' a batch whose student sees NaN inputs
+    takes no step, leaves every weight and BatchNorm statistic as it was
+    and is counted; the next finite batch trains and logs the count."""
+    model = build(nonfinite_loss='skip')
+    wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
+    batch = clip_batch(face_points)
+    MessageHub.get_current_instance().runtime_info.pop(
+        'nonfinite_skips', None)
+    set_iter(3)
+    model.train_step(batch, wrapper)
+    before = _state(model)
+    hook = model.student.backbone.register_forward_pre_hook(
+        lambda module, args: (args[0] * float('nan'), ))
+    set_iter(4)
+    log = model.train_step(batch, wrapper)
+    hook.remove()
+    assert log == {'nonfinite_skips': 1}
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    set_iter(5)
+    log = model.train_step(batch, wrapper)
+    assert log['nonfinite_skips'] == 1 and torch.isfinite(log['loss'])
+    assert not torch.equal(model.student.head.heatmap_layer.weight,
+                           before['student.head.heatmap_layer.weight'])
+    MessageHub.get_current_instance().runtime_info.pop('nonfinite_skips')
+    with pytest.raises(ValueError, match='nonfinite_loss'):
+        build(nonfinite_loss='ignore')
+
+
+LAYOUT = Path(__file__).resolve().parents[2] / 'data' / 'checkpoints' / \
+    'tsal_tiny_network_layout.txt'
+
+
+def test_checkpoint_of_the_recorded_layout_loads(tmp_path):
+    """A checkpoint in the layout that earlier versions wrote (recorded per
+    network in tests/data/checkpoints) loads strictly: same keys in the
+    same order (the optimizer state of a resume follows it), dtypes and
+    shapes, and every value lands where it was."""
+    from mmengine.runner import load_checkpoint
+    layout = [
+        line.split() for line in LAYOUT.read_text().splitlines()
+        if line and not line.startswith('#')
+    ]
+    gen = torch.Generator().manual_seed(0)
+    state = collections.OrderedDict()
+    for role in ('teacher', 'student'):
+        for key, dtype, shape in layout:
+            dtype = getattr(torch, dtype)
+            shape = () if shape == '-' else tuple(
+                int(s) for s in shape.split('x'))
+            value = torch.randn(shape, generator=gen).to(dtype) \
+                if dtype.is_floating_point else torch.randint(
+                    0, 100, shape, generator=gen).to(dtype)
+            state[f'{role}.{key}'] = value
+    path = tmp_path / 'old.pth'
+    torch.save(dict(meta=dict(), state_dict=state), path)
+    model = build()
+    assert [(k, v.dtype, v.shape) for k, v in model.state_dict().items()] \
+        == [(k, v.dtype, v.shape) for k, v in state.items()]
+    load_checkpoint(model, str(path), map_location='cpu', strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key

@@ -1,3 +1,7 @@
-from .queue_teacher_hook import BUFFER_POLICIES, QueueTeacherHook, unwrap_model
+from .finite_checkpoint_hook import FiniteCheckpointHook, nonfinite_tensors
+from .queue_teacher_hook import QueueTeacherHook, unwrap_model
 
-__all__ = ['QueueTeacherHook', 'unwrap_model', 'BUFFER_POLICIES']
+__all__ = [
+    'FiniteCheckpointHook', 'nonfinite_tensors', 'QueueTeacherHook',
+    'unwrap_model'
+]

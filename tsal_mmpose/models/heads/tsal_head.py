@@ -6,12 +6,12 @@ channels ``O`` from the centre to the landmarks. The head works as a plain
 mmpose top-down head (``TopdownPoseEstimator``) and provides the batched
 decoders used for the training-time signals ``p_M`` and ``p_C``.
 """
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.structures import InstanceData, PixelData
+from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.evaluation.functional import pose_pck_accuracy
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.models.utils.tta import flip_heatmaps
@@ -30,10 +30,28 @@ __all__ = ['TSALHead']
 TSALOutputs = Tuple[Tensor, Tensor, Tensor]
 
 
-def _build_loss(cfg: ConfigType, default_name: str) -> Tuple[nn.Module, str]:
-    cfg = copy.deepcopy(dict(cfg))
-    name = cfg.pop('loss_name', default_name)
-    return MODELS.build(cfg), name
+def _default_heatmap_loss(num_kpts: int,
+                          codec: Optional[BaseKeypointCodec]) -> dict:
+    """l_M as Dong et al.'s summed heatmap error, in mmpose's MSE loss.
+
+    ``KeypointMSELoss`` averages over images, landmarks and pixels; its
+    weight ``N * w * h`` makes it a sum over landmarks and pixels. (At
+    weight 1 the heatmap term is about 1e-3 and the centre and offset terms
+    starve it: a supervised tiny model reached 21.5% NME at weight 1 and
+    7.8% at ``N * w * h`` on the embedded benchmark,
+    docs/benchmarks/2026-11-30_tsal_hrnet_w18.md.)
+    """
+    if codec is None:
+        raise ValueError(
+            'TSALHead: the default heatmap loss weight N * w * h needs the '
+            'heatmap size of a `decoder`; set decoder=dict(type=\'TSALLabel\','
+            ' ...) or loss=dict(type=\'KeypointMSELoss\', '
+            'use_target_weight=True, loss_weight=N * w * h)')
+    w, h = codec.heatmap_size
+    return dict(
+        type='KeypointMSELoss',
+        use_target_weight=True,
+        loss_weight=num_kpts * w * h)
 
 
 @MODELS.register_module()
@@ -58,13 +76,15 @@ class TSALHead(BaseHead):
         center_bias_init (float): Initial bias of the centre logits
             (``-log((1 - 0.1) / 0.1)``, CenterNet's prior). Defaults to
             -2.19.
-        loss (dict): Heatmap loss (l_M); an optional ``loss_name`` key sets
-            the output key. Defaults to ``KeypointMSELoss`` with keypoint
-            weights, name ``'loss_heatmap'``.
-        center_loss (dict): Centre loss (l_C). Defaults to
-            ``CenterFocalLoss``, name ``'loss_center'``.
-        offset_loss (dict): Offset loss at the centre pixel (l_C). Defaults
-            to mmpose ``L1Loss`` with weights, name ``'loss_offset'``.
+        loss (dict, optional): Heatmap loss (l_M, ``loss_heatmap``).
+            Defaults to ``KeypointMSELoss`` with keypoint weights and
+            ``loss_weight = N * w * h`` (``w, h`` the decoder's heatmap
+            size), Dong et al.'s error summed over landmarks and pixels;
+            without a ``decoder`` it must be given.
+        center_loss (dict): Centre loss (l_C, ``loss_center``). Defaults to
+            ``CenterFocalLoss``.
+        offset_loss (dict): Offset loss at the centre pixel (l_C,
+            ``loss_offset``). Defaults to mmpose ``L1Loss`` with weights.
         offset_radius (int): Supervise the offsets of every pixel within
             this Chebyshev distance of the ground-truth centre, each with
             the landmarks' offsets from that pixel, and average the loss
@@ -73,7 +93,7 @@ class TSALHead(BaseHead):
             which often misses the true centre by a pixel or two. Defaults
             to 0.
         decoder (dict, optional): ``TSALLabel`` codec config, needed by
-            ``predict``.
+            ``predict`` and by the default ``loss``.
         init_cfg (dict, optional): Defaults to normal(0.001) convolutions
             and unit BatchNorm, as ``HeatmapHead``.
     """
@@ -88,8 +108,7 @@ class TSALHead(BaseHead):
                  conv_kernel_sizes: Optional[Sequence[int]] = None,
                  branch_channels: int = 0,
                  center_bias_init: float = -2.19,
-                 loss: ConfigType = dict(
-                     type='KeypointMSELoss', use_target_weight=True),
+                 loss: OptConfigType = None,
                  center_loss: ConfigType = dict(type='CenterFocalLoss'),
                  offset_loss: ConfigType = dict(
                      type='L1Loss', use_target_weight=True),
@@ -113,14 +132,13 @@ class TSALHead(BaseHead):
                              f'{offset_radius!r}')
         self.offset_radius = offset_radius
 
-        self.loss_module, self.heatmap_loss_name = _build_loss(
-            loss, 'loss_heatmap')
-        self.center_loss_module, self.center_loss_name = _build_loss(
-            center_loss, 'loss_center')
-        self.offset_loss_module, self.offset_loss_name = _build_loss(
-            offset_loss, 'loss_offset')
         self.decoder = (
             KEYPOINT_CODECS.build(decoder) if decoder is not None else None)
+        if loss is None:
+            loss = _default_heatmap_loss(out_channels, self.decoder)
+        self.loss_module = MODELS.build(loss)
+        self.center_loss_module = MODELS.build(center_loss)
+        self.offset_loss_module = MODELS.build(offset_loss)
 
         layers: List[nn.Module] = []
         ch = in_channels
@@ -251,7 +269,7 @@ class TSALHead(BaseHead):
             train_cfg (dict): ``compute_acc`` (default True).
 
         Returns:
-            dict: ``{heatmap_name, center_name, offset_name: Tensor}`` and
+            dict: ``loss_heatmap``, ``loss_center``, ``loss_offset`` and
             ``acc_pose`` (if computed and any frame is labelled).
         """
         heatmaps, center, offsets = outputs
@@ -261,11 +279,12 @@ class TSALHead(BaseHead):
             i for i, d in enumerate(batch_data_samples)
             if self.is_labelled(d)
         ]
-        names = (self.heatmap_loss_name, self.center_loss_name,
-                 self.offset_loss_name)
         if not sel:
             zero = (heatmaps.sum() + center.sum() + offsets.sum()) * 0.
-            return {name: zero for name in names}
+            return {
+                name: zero
+                for name in ('loss_heatmap', 'loss_center', 'loss_offset')
+            }
 
         device = heatmaps.device
         samples = [batch_data_samples[i] for i in sel]
@@ -291,9 +310,9 @@ class TSALHead(BaseHead):
         ]).to(pred_o)
 
         losses = {
-            self.heatmap_loss_name: self.loss_module(pred_hm, gt_hm, kpt_w),
-            self.center_loss_name: self.center_loss_module(pred_c, gt_c),
-            self.offset_loss_name: self.offset_loss_module(
+            'loss_heatmap': self.loss_module(pred_hm, gt_hm, kpt_w),
+            'loss_center': self.center_loss_module(pred_c, gt_c),
+            'loss_offset': self.offset_loss_module(
                 *self._offset_pairs(pred_o, c_idx, gt_o, o_w)),
         }
         if train_cfg.get('compute_acc', True):

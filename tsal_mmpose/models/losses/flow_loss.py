@@ -229,9 +229,6 @@ class MotionFieldLoss(nn.Module):
         fb_alpha2 (float): Defaults to 0.5.
         min_valid_fraction (float): Pairs whose mask keeps less are not
             masked. Defaults to 0.5.
-        photometric_name (str): Output key. Defaults to
-            ``'loss_photometric'``.
-        smooth_name (str): Output key. Defaults to ``'loss_smooth'``.
     """
 
     def __init__(self,
@@ -243,9 +240,7 @@ class MotionFieldLoss(nn.Module):
                  edge_alpha: float = 2.5,
                  fb_alpha1: float = 0.01,
                  fb_alpha2: float = 0.5,
-                 min_valid_fraction: float = 0.5,
-                 photometric_name: str = 'loss_photometric',
-                 smooth_name: str = 'loss_smooth') -> None:
+                 min_valid_fraction: float = 0.5) -> None:
         super().__init__()
         if occlusion not in ('none', 'border', 'fb'):
             raise ValueError(f'unknown occlusion mode {occlusion!r}')
@@ -258,8 +253,6 @@ class MotionFieldLoss(nn.Module):
         self.fb_alpha1 = fb_alpha1
         self.fb_alpha2 = fb_alpha2
         self.min_valid_fraction = min_valid_fraction
-        self.photometric_name = photometric_name
-        self.smooth_name = smooth_name
 
     @property
     def needs_backward_flows(self) -> bool:
@@ -279,14 +272,14 @@ class MotionFieldLoss(nn.Module):
             backward_flows (Tensor, optional): ``[B, K-1, 2, h, w]``.
 
         Returns:
-            dict: ``{photometric_name: Tensor, smooth_name: Tensor}``.
+            dict: ``loss_photometric`` and ``loss_smooth`` (weighted).
         """
         terms = motion_field_loss(
             images, flows, backward_flows, self.occlusion,
             self.charbonnier_alpha, self.charbonnier_eps, self.edge_alpha,
             self.fb_alpha1, self.fb_alpha2, self.min_valid_fraction)
         return {
-            self.photometric_name: self.loss_weight * terms['photometric'],
-            self.smooth_name:
+            'loss_photometric': self.loss_weight * terms['photometric'],
+            'loss_smooth':
             self.loss_weight * self.smooth_weight * terms['smoothness'],
         }

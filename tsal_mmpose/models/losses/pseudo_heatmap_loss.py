@@ -125,22 +125,18 @@ def student_pseudo_targets(tracks: Tensor, p_c: Tensor,
 class PseudoHeatmapLoss(nn.Module):
     """Module wrapper of :func:`pseudo_heatmap_loss` (Eqs. 4/5).
 
+    Targets whose Gaussian misses the map get weight 0, as the codec's
+    ``keypoint_weights`` give the labelled ones.
+
     Args:
         sigma (float): Gaussian sigma in heatmap pixels; use the codec's.
             Defaults to 1.5.
-        ignore_outside (bool): Give weight 0 to targets whose Gaussian
-            misses the map (as the codec's ``keypoint_weights``); if False
-            their empty heatmaps are regressed. Defaults to True.
         loss_weight (float): Multiplier. Defaults to 1.
     """
 
-    def __init__(self,
-                 sigma: float = 1.5,
-                 ignore_outside: bool = True,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(self, sigma: float = 1.5, loss_weight: float = 1.0) -> None:
         super().__init__()
         self.sigma = sigma
-        self.ignore_outside = ignore_outside
         self.loss_weight = loss_weight
 
     def forward(self,
@@ -157,13 +153,12 @@ class PseudoHeatmapLoss(nn.Module):
         Returns:
             Tensor: Scalar weighted loss.
         """
-        if self.ignore_outside:
-            b, t, n, h, w = pred_heatmaps.shape
-            _, inside = render_gaussian_heatmaps(
-                target_points.detach().reshape(b * t, n, 2), (w, h),
-                self.sigma, return_weights=True)
-            inside = inside.reshape(b, t, n)
-            target_weights = inside if target_weights is None else (
-                target_weights * inside)
+        b, t, n, h, w = pred_heatmaps.shape
+        _, inside = render_gaussian_heatmaps(
+            target_points.detach().reshape(b * t, n, 2), (w, h), self.sigma,
+            return_weights=True)
+        inside = inside.reshape(b, t, n)
+        target_weights = inside if target_weights is None else (
+            target_weights * inside)
         return self.loss_weight * pseudo_heatmap_loss(
             pred_heatmaps, target_points, self.sigma, target_weights)

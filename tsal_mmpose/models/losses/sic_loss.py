@@ -54,19 +54,15 @@ def sic_loss(offsets: Tensor, box_w: Tensor, eps: float = 1e-6) -> Tensor:
 class SICLoss(nn.Module):
     """Module wrapper of :func:`sic_loss` (Eq. 2).
 
+    The face box widths only normalise: no gradient flows through them.
+
     Args:
-        detach_box (bool): Stop the gradient through ``box_w`` (it is
-            derived from ``p_C`` and only normalises). Defaults to True.
         eps (float): Lower bound of the widths. Defaults to 1e-6.
         loss_weight (float): Multiplier. Defaults to 1.
     """
 
-    def __init__(self,
-                 detach_box: bool = True,
-                 eps: float = 1e-6,
-                 loss_weight: float = 1.0) -> None:
+    def __init__(self, eps: float = 1e-6, loss_weight: float = 1.0) -> None:
         super().__init__()
-        self.detach_box = detach_box
         self.eps = eps
         self.loss_weight = loss_weight
 
@@ -86,6 +82,4 @@ class SICLoss(nn.Module):
         if box_w is None:
             assert points is not None, 'give box_w or points'
             box_w = face_box_width(points)
-        if self.detach_box:
-            box_w = box_w.detach()
-        return self.loss_weight * sic_loss(offsets, box_w, self.eps)
+        return self.loss_weight * sic_loss(offsets, box_w.detach(), self.eps)

@@ -124,8 +124,8 @@ class MotionFieldNeck(BaseModule):
             Defaults to 2.
         dilations (Sequence[int]): Dilated context convolutions at the
             coarsest level. Defaults to ``(2, 4)``.
-        loss (dict): Config of the l_E loss. Defaults to
-            ``dict(type='MotionFieldLoss')``.
+        loss (dict, optional): Config of the l_E loss; ``None`` leaves l_E
+            out. Defaults to ``dict(type='MotionFieldLoss')``.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -297,6 +297,29 @@ class MotionFieldNeck(BaseModule):
                                        out_size).unflatten(0, (b, k - 1))
 
     # -------------------------------------------------------------- loss
+    @property
+    def needs_backward_flows(self) -> bool:
+        """bool: whether l_E uses the backward flows too (forward-backward
+        occlusion)."""
+        return bool(getattr(self.loss_module, 'needs_backward_flows', False))
+
+    def flows_for_loss(self,
+                       images: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """The flows of a batch of clips and the backward ones l_E needs.
+
+        Args:
+            images (Tensor): ``[B, K, C, H, W]``.
+
+        Returns:
+            tuple: forward flows ``[B, K-1, 2, h, w]`` and, if
+            :attr:`needs_backward_flows`, the backward flows of the same
+            shape (else ``None``).
+        """
+        # through __call__, so that module hooks (FLOP counters) see it
+        if self.needs_backward_flows:
+            return self(images, return_backward=True)
+        return self(images), None
+
     def loss(self,
              images: Tensor,
              flows: Optional[Tensor] = None,
@@ -312,11 +335,12 @@ class MotionFieldNeck(BaseModule):
             backward_flows (Tensor, optional): ``[B, K-1, 2, h, w]``.
 
         Returns:
-            dict: ``loss_photometric`` and ``loss_smooth`` (names set by the
+            dict: ``loss_photometric`` and ``loss_smooth`` (empty without a
             loss config).
         """
-        assert self.loss_module is not None, 'no loss configured'
-        needs_bw = getattr(self.loss_module, 'needs_backward_flows', False)
+        if self.loss_module is None:
+            return {}
+        needs_bw = self.needs_backward_flows
         if flows is None:
             if needs_bw and backward_flows is None:
                 flows, backward_flows = self.forward(

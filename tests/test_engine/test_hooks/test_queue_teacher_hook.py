@@ -209,36 +209,7 @@ def test_mean_teacher_running_var_first_steps():
         1.002999, abs=1e-14)
 
 
-def test_buffer_policy_copy():
-    model = TeacherStudent()
-    hook = QueueTeacherHook(queue_size=3, smoothing=0.5, buffer_policy='copy')
-    run_steps(hook, make_runner(model), range(1, 6))
-    # parameters follow Eq. 8, buffers are the step-5 student's
-    assert_teacher(model,
-                   fc__weight=V3_L05_FINAL['fc__weight'],
-                   fc__bias=V3_L05_FINAL['fc__bias'],
-                   bn__weight=V3_L05_FINAL['bn__weight'],
-                   bn__running_mean=[0.5],
-                   bn__running_var=[5.],
-                   bn__num_batches_tracked=15)
-    # only the 4 parameters are queued
-    assert [len(snap) for snap in hook.queue] == [4, 4, 4]
-
-
-def test_buffer_policy_keep():
-    model = TeacherStudent()
-    hook = QueueTeacherHook(queue_size=3, smoothing=0.5, buffer_policy='keep')
-    run_steps(hook, make_runner(model), range(1, 6))
-    assert_teacher(model,
-                   fc__weight=V3_L05_FINAL['fc__weight'],
-                   bn__weight=V3_L05_FINAL['bn__weight'],
-                   bn__running_mean=[0.],
-                   bn__running_var=[1.],
-                   bn__num_batches_tracked=0)
-    assert [len(snap) for snap in hook.queue] == [4, 4, 4]
-
-
-def test_buffer_policy_average_queues_floating_buffers():
+def test_floating_buffers_are_queued():
     hook = QueueTeacherHook(queue_size=2, smoothing=0.5)
     model = TeacherStudent()
     run_steps(hook, make_runner(model), [1])
@@ -303,6 +274,34 @@ def test_resume_mid_way_is_exact(tmp_path):
         assert torch.equal(new_model.teacher.state_dict()[key], value), key
     assert new_hook.num_updates == 5
     assert_teacher(new_model, **V3_L05_FINAL)
+
+
+#: Written by the hook as of commit d5f33bb (before Eq. 8 became the pure
+#: function queue_average_): the module docstring's model after steps 1 and 2
+#: with v = 3, lambda = 0.5, saved as in test_resume_mid_way_is_exact.
+OLD_CHECKPOINT = (Path(__file__).parents[2] / 'data' / 'checkpoints' /
+                  'queue_teacher_hook_iter2.pth')
+
+
+def test_resume_from_checkpoint_of_earlier_implementation():
+    loaded = torch.load(OLD_CHECKPOINT, map_location='cpu', weights_only=True)
+    entry = loaded[QueueTeacherHook.CHECKPOINT_KEY]
+    assert entry['num_updates'] == 2 and entry['queue_size'] == 3
+    model = TeacherStudent()
+    model.load_state_dict(loaded['state_dict'])
+    hook = QueueTeacherHook(queue_size=3, smoothing=0.5)
+    hook.after_load_checkpoint(make_runner(model), loaded)
+    assert hook.num_updates == 2
+    assert [snap[0].tolist() for snap in hook.queue] == [[[1., 1.]],
+                                                         [[2., 4.]]]
+    trace = run_steps(hook, make_runner(model), range(3, 6))
+    assert trace == pytest.approx(V3_L05_TRACE[2:], abs=1e-12)
+    assert_teacher(model, **V3_L05_FINAL)
+    # bit for bit what an uninterrupted run of this implementation gives
+    ref_model = TeacherStudent()
+    run_steps(QueueTeacherHook(3, 0.5), make_runner(ref_model), range(1, 6))
+    for key, value in teacher_values(ref_model).items():
+        assert torch.equal(model.teacher.state_dict()[key], value), key
 
 
 def test_load_without_resume_or_entry_starts_empty(tmp_path):
@@ -401,7 +400,8 @@ def test_structure_contract_errors():
     dict(queue_size=2, smoothing=1.5),
     dict(queue_size=2, smoothing=0.5, interval=0),
     dict(queue_size=2, smoothing=0.5, begin_iter=-1),
-    dict(queue_size=2, smoothing=0.5, buffer_policy='ema'),
+    dict(queue_size=True, smoothing=0.5),
+    dict(queue_size=2, smoothing=-0.1),
 ])
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
@@ -411,10 +411,9 @@ def test_invalid_arguments(kwargs):
 def test_registered_in_mmpose_hooks():
     from mmpose.registry import HOOKS
     hook = HOOKS.build(dict(type='QueueTeacherHook', queue_size=4,
-                            smoothing=0.9, buffer_policy='keep'))
+                            smoothing=0.9, interval=2))
     assert isinstance(hook, QueueTeacherHook)
-    assert (hook.queue_size, hook.smoothing, hook.buffer_policy) == (
-        4, 0.9, 'keep')
+    assert (hook.queue_size, hook.smoothing, hook.interval) == (4, 0.9, 2)
 
 
 class ToyEstimator(BaseModel):
