@@ -17,16 +17,27 @@ Layout under ``--out`` (default ``data/synthetic_300vw``)::
     # with --convert:
     images/NNN/imgs/000001.jpg
     annotations/train.json, test.json, test_easy.json, test_hard.json
+    # with --train-stills / --test-stills: labelled image sets (300W style)
+    stills/{train,test}/000001.jpg
+    annotations/stills_train.json, stills_test.json
 
 The JSON files have the structure of mmpose's 300VW JSON (0-based
 coordinates); the layout is that of configs/_base_/datasets/
 face_300vw_clip.py with ``data_root='data/synthetic_300vw/'`` and
-``categories`` read from ``annotations/categories.json``.
+``categories`` read from ``annotations/categories.json``. The stills are
+single frames of the training identities (``stills_train``) and of the test
+identities (``stills_test``), each with its own pose and scene, in the
+structure of mmpose's 300W JSON (read with ``Face300WDataset``,
+``data_prefix=dict(img='stills/')``): the labelled images of mixed image and
+video training (configs/tsal_tiny_synthetic_mixed.py).
 
 Examples::
 
     # default benchmark: 40 videos x 500 frames = 20,000 frames
     python tools/make_synthetic_300vw.py --workers 2 --convert
+    # with 120 training and 60 test stills
+    python tools/make_synthetic_300vw.py --workers 2 --convert \\
+        --train-stills 120 --test-stills 60
     # a quick look
     python tools/make_synthetic_300vw.py --out /tmp/syn --train-videos 2 \\
         --test-easy-videos 1 --test-hard-videos 1 --frames 50 --convert
@@ -85,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--test-sources', nargs='+',
                         default=list(TEST_IDENTITIES),
                         help='source identities of the test videos')
+    parser.add_argument('--train-stills', type=int, default=d.train_stills,
+                        help='labelled stills of the training identities '
+                        f'(default {d.train_stills})')
+    parser.add_argument('--test-stills', type=int, default=d.test_stills,
+                        help='labelled stills of the test identities '
+                        f'(default {d.test_stills})')
     parser.add_argument('--workers', type=int, default=1,
                         help='parallel processes (one video each)')
     parser.add_argument('--convert', action='store_true',
@@ -107,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         train_hard_fraction=args.train_hard_fraction,
         morph_prob=args.morph_prob,
         train_identities=tuple(args.train_sources),
-        test_identities=tuple(args.test_sources))
+        test_identities=tuple(args.test_sources),
+        train_stills=args.train_stills, test_stills=args.test_stills)
     generate_benchmark(args.out, config, faces_dir=args.faces_dir,
                        workers=args.workers, convert=args.convert,
                        overwrite=args.overwrite,

@@ -8,11 +8,13 @@ import pytest
 
 from tsal_mmpose.datasets.converters import read_pts
 from tsal_mmpose.datasets.synthetic import (IBUG68_FLIP_INDICES,
-                                            TEST_IDENTITIES, TRAIN_IDENTITIES,
-                                            WFLW98_TO_68, GeneratorConfig,
-                                            MeshWarper, SyntheticSources,
+                                            STILL_SPLITS, TEST_IDENTITIES,
+                                            TRAIN_IDENTITIES, WFLW98_TO_68,
+                                            GeneratorConfig, MeshWarper,
+                                            SyntheticSources,
                                             generate_benchmark,
-                                            load_source_faces, plan_videos,
+                                            load_source_faces, make_renderer,
+                                            plan_stills, plan_videos,
                                             similarity_transform)
 
 from tests.test_tools.tool_loader import load_script
@@ -222,3 +224,54 @@ def test_cli_and_contact_sheet(faces_dir, tmp_path):
     assert sheet_tool.main([str(tmp_path / 'annotations' / 'test.json'),
                             '--out', str(out), '--crop']) == 0
     assert cv2.imread(str(out)).shape[0] == 242
+
+
+def test_stills_of_each_split(faces_dir, tmp_path):
+    """Labelled stills beside the videos: the training identities' and the
+    test identities', each a frame of its own short track, in mmpose's
+    300W JSON layout; adding them re-renders no video."""
+    plain = generate_benchmark(tmp_path, GeneratorConfig(seed=2, **TINY),
+                               faces_dir, progress=False, log=None)
+    config = GeneratorConfig(seed=2, train_stills=5, test_stills=3, **TINY)
+    out = generate_benchmark(tmp_path, config, faces_dir, progress=False,
+                             log=None)
+    assert plain['frames'] == 12 and out['frames'] == 0
+    sources = SyntheticSources(faces_dir, config)
+    split_of = {name: f.identity for name, f in sources.faces.items()}
+    pools = dict(train=TRAIN_IDENTITIES, test=TEST_IDENTITIES)
+    for split, count in (('train', 5), ('test', 3)):
+        path = tmp_path / 'annotations' / f'stills_{split}.json'
+        assert out['stills'][split] == str(path)
+        data = json.loads(path.read_text())
+        assert [i['file_name'] for i in data['images']] == [
+            f'{split}/{k:06d}.jpg' for k in range(1, count + 1)]
+        assert data['categories'][0]['name'] == 'face'
+        stills = plan_stills(config, sources.images_of, split)
+        assert len(stills) == count
+        for (spec, frame), image, ann in zip(stills, data['images'],
+                                             data['annotations']):
+            assert {split_of[spec.source_a]} <= set(pools[split])
+            assert ann['image_id'] == image['id'] == spec.index
+            assert 0 <= frame < config.still_track_frames
+            stream = 3 + STILL_SPLITS.index(split)
+            _, points = make_renderer(spec, config, sources,
+                                      stream).render(frame)
+            kpts = np.array(ann['keypoints']).reshape(68, 3)
+            np.testing.assert_allclose(kpts[:, :2], points, atol=1e-6)
+            assert ann['num_keypoints'] == 68 and (kpts[:, 2] == 1).all()
+            img = cv2.imread(str(tmp_path / 'stills' / image['file_name']))
+            assert img.shape == (image['height'], image['width'], 3) == \
+                (80, 96, 3)
+    # the identities' stills differ from each other and between seeds
+    first = (tmp_path / 'stills' / 'train' / '000001.jpg').read_bytes()
+    assert first != (tmp_path / 'stills' / 'train' /
+                     '000002.jpg').read_bytes()
+    other = generate_benchmark(tmp_path / 'other',
+                               GeneratorConfig(seed=3, train_stills=1,
+                                               **TINY),
+                               faces_dir, progress=False, log=None)
+    assert Path(other['stills']['train']).is_file()
+    assert (tmp_path / 'other' / 'stills' / 'train' /
+            '000001.jpg').read_bytes() != first
+    with pytest.raises(ValueError, match='still counts'):
+        GeneratorConfig(train_stills=-1)

@@ -14,6 +14,10 @@ Layout under ``root`` (default ``data/synthetic_300vw``)::
     annotations/train.json          # training videos
     annotations/test.json           # test videos (easy + hard)
     annotations/test_easy.json, annotations/test_hard.json
+    # with train_stills / test_stills > 0 (a labelled image set, 300W style):
+    stills/train/000001.jpg         # stills of the training identities
+    stills/test/000001.jpg          # stills of the test identities
+    annotations/stills_train.json, annotations/stills_test.json
 
 Video ids are ``001``, ``002``, ...: the training videos first, then the
 easy and the hard test videos. Every frame is annotated. The .pts files
@@ -27,6 +31,15 @@ morphed identities blend two sources of the same split. Everything is
 determined by the seed: the plan (identities) by ``rng([seed, 0])``, video
 ``i``'s content by ``rng([seed, 1, i])``, independent of the number of
 worker processes.
+
+A still is one frame of a short video of its own (an identity, motion,
+scene and occluders drawn as for a video, at a random time of the track):
+the training stills show the training identities, the test stills the test
+identities, each still with its own morph, pose and scene. Still ``i`` of a
+split is planned by ``rng([seed, 2, s])`` and drawn by ``rng([seed, 3 + s,
+i])`` (``s`` = 0 for train, 1 for test), streams apart from the videos', so
+adding stills leaves the videos as they were. The JSON files have the
+structure of mmpose's 300W JSON (0-based coordinates, one face per image).
 """
 from __future__ import annotations
 
@@ -41,6 +54,7 @@ from typing import Callable, Iterator, Sequence, Union
 import cv2
 import numpy as np
 
+from ..converters.coco_face import FACE_CATEGORY_300W, w300_annotation
 from ..converters.parallel import map_unordered
 from ..converters.pts_io import write_pts
 from .appearance import (BACKGROUND_STYLES, make_background,
@@ -51,10 +65,11 @@ from .renderer import FrameRenderer, build_identity
 from .sources import (TEST_IDENTITIES, TRAIN_IDENTITIES, SourceFace,
                       load_source_faces, mirror_face)
 
-__all__ = ['GeneratorConfig', 'VideoSpec', 'plan_videos', 'SyntheticSources',
-           'make_renderer', 'render_video', 'convert_benchmark',
-           'write_video', 'generate_benchmark', 'default_faces_dir',
-           'DEFAULT_ROOT', 'PACKAGED_FACES_DIR']
+__all__ = ['GeneratorConfig', 'VideoSpec', 'plan_videos', 'plan_stills',
+           'SyntheticSources', 'make_renderer', 'render_video',
+           'convert_benchmark', 'write_video', 'write_stills',
+           'generate_benchmark', 'default_faces_dir', 'DEFAULT_ROOT',
+           'PACKAGED_FACES_DIR', 'STILL_SPLITS']
 
 PathLike = Union[str, os.PathLike]
 DEFAULT_ROOT = 'data/synthetic_300vw'
@@ -94,6 +109,10 @@ class GeneratorConfig:
         morph_prob: Probability that a video's identity morphs two sources.
         train_identities: Source identities of the training videos.
         test_identities: Source identities of the test videos.
+        train_stills: Labelled stills of the training identities.
+        test_stills: Labelled stills of the test identities.
+        still_track_frames: Length of the short track a still is taken
+            from.
     """
     seed: int = 0
     train_videos: int = 24
@@ -109,6 +128,9 @@ class GeneratorConfig:
     morph_prob: float = 0.65
     train_identities: tuple = TRAIN_IDENTITIES
     test_identities: tuple = TEST_IDENTITIES
+    train_stills: int = 0
+    test_stills: int = 0
+    still_track_frames: int = 50
 
     def __post_init__(self) -> None:
         self.train_identities = tuple(self.train_identities)
@@ -120,6 +142,10 @@ class GeneratorConfig:
             raise ValueError(f'codec must be one of {list(CODECS)}')
         if min(self.width, self.height) < 64 or self.frames < 1:
             raise ValueError('frames must be >= 1 and frames >= 64x64 px')
+        if min(self.train_stills, self.test_stills) < 0 or \
+                self.still_track_frames < 1:
+            raise ValueError('still counts must be >= 0 and '
+                             'still_track_frames >= 1')
 
 
 @dataclass
@@ -158,27 +184,137 @@ def plan_videos(config: GeneratorConfig,
     groups = ([('train', c) for c in train_cats] +
               [('test', 'easy')] * config.test_easy_videos +
               [('test', 'hard')] * config.test_hard_videos)
-    specs = []
-    for index, (split, category) in enumerate(groups):
-        pool = list(config.train_identities if split == 'train'
-                    else config.test_identities)
-        a = pool[rng.integers(len(pool))]
-        morph = len(pool) > 1 and rng.random() < config.morph_prob
-        b = [p for p in pool if p != a][rng.integers(len(pool) - 1)] \
-            if morph else None
-        weight = float(rng.uniform(0.25, 0.75)) if morph else 0.0
-        img_a = images_of[a][rng.integers(len(images_of[a]))]
-        img_b = images_of[b][rng.integers(len(images_of[b]))] if morph \
-            else None
-        specs.append(VideoSpec(
-            video_id=f'{index + 1:03d}', index=index, split=split,
-            category=category, frames=config.frames, source_a=img_a,
-            source_b=img_b, weight=round(weight, 4),
-            mirror_a=bool(rng.random() < 0.5),
-            mirror_b=bool(rng.random() < 0.5),
-            colour_gain=[round(float(g), 4)
-                         for g in 1 + rng.normal(0, 0.05, 3)]))
-    return specs
+    return [
+        _draw_spec(rng, config, images_of, index, split, category,
+                   config.frames, f'{index + 1:03d}')
+        for index, (split, category) in enumerate(groups)
+    ]
+
+
+def _draw_spec(rng: np.random.Generator, config: GeneratorConfig,
+               images_of: dict[str, list[str]], index: int, split: str,
+               category: str, frames: int, video_id: str) -> VideoSpec:
+    """The identity (sources, morph, mirroring, colour) of one video."""
+    pool = list(config.train_identities if split == 'train'
+                else config.test_identities)
+    a = pool[rng.integers(len(pool))]
+    morph = len(pool) > 1 and rng.random() < config.morph_prob
+    b = [p for p in pool if p != a][rng.integers(len(pool) - 1)] \
+        if morph else None
+    weight = float(rng.uniform(0.25, 0.75)) if morph else 0.0
+    img_a = images_of[a][rng.integers(len(images_of[a]))]
+    img_b = images_of[b][rng.integers(len(images_of[b]))] if morph \
+        else None
+    return VideoSpec(
+        video_id=video_id, index=index, split=split,
+        category=category, frames=frames, source_a=img_a,
+        source_b=img_b, weight=round(weight, 4),
+        mirror_a=bool(rng.random() < 0.5),
+        mirror_b=bool(rng.random() < 0.5),
+        colour_gain=[round(float(g), 4)
+                     for g in 1 + rng.normal(0, 0.05, 3)])
+
+
+#: The splits of the still image sets, in the order of their random streams.
+STILL_SPLITS = ('train', 'test')
+
+
+def plan_stills(config: GeneratorConfig, images_of: dict[str, list[str]],
+                split: str) -> list[tuple[VideoSpec, int]]:
+    """Draw the identity and the frame of every still of a split.
+
+    Args:
+        config: Settings (``train_stills`` / ``test_stills``).
+        images_of: identity -> names of its source images.
+        split: ``'train'`` (training identities) or ``'test'``.
+
+    Returns:
+        ``(spec, frame)`` per still: the short video it is taken from
+        (``config.still_track_frames`` frames, id ``'s000001'``...) and the
+        0-based frame shown. Training stills are 'hard' in the share
+        ``train_hard_fraction``, test stills half and half.
+    """
+    count = config.train_stills if split == 'train' else config.test_stills
+    stream = STILL_SPLITS.index(split)
+    rng = np.random.default_rng([config.seed, 2, stream])
+    hard = config.train_hard_fraction if split == 'train' else 0.5
+    n_hard = int(round(count * hard))
+    cats = ['hard' if i < n_hard else 'easy' for i in range(count)]
+    cats = [cats[i] for i in rng.permutation(count)]
+    stills = []
+    for index, category in enumerate(cats):
+        spec = _draw_spec(rng, config, images_of, index, split, category,
+                          config.still_track_frames, f's{index + 1:06d}')
+        stills.append((spec, int(rng.integers(config.still_track_frames))))
+    return stills
+
+
+def write_stills(root: PathLike, config: GeneratorConfig,
+                 sources: 'SyntheticSources', split: str,
+                 progress: bool = True, overwrite: bool = False) -> str:
+    """Write the stills of a split and their 300W-style JSON.
+
+    Layout: ``root/stills/<split>/000001.jpg`` (JPEG at ``quality``) and
+    ``root/annotations/stills_<split>.json`` (``file_name``
+    ``'<split>/000001.jpg'``, relative to ``root/stills/``). A split whose
+    ``.done`` marker matches the settings is left as it is (unless
+    ``overwrite``).
+
+    Returns:
+        The JSON path.
+    """
+    root = Path(root)
+    folder = root / 'stills' / split
+    json_path = root / 'annotations' / f'stills_{split}.json'
+    done = folder / '.done'
+    fingerprint = {
+        key: value for key, value in asdict(config).items()
+        if key not in ('train_videos', 'test_easy_videos',
+                       'test_hard_videos', 'frames', 'fps', 'codec')
+    }
+    fingerprint['train_identities'] = list(config.train_identities)
+    fingerprint['test_identities'] = list(config.test_identities)
+    if not overwrite and done.is_file() and json_path.is_file():
+        try:
+            if json.loads(done.read_text()) == fingerprint:
+                return str(json_path)
+        except (OSError, json.JSONDecodeError):
+            pass
+    done.unlink(missing_ok=True)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    stills = plan_stills(config, sources.images_of, split)
+    data = {'categories': [dict(FACE_CATEGORY_300W)], 'images': [],
+            'annotations': []}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(stills), unit='still',
+                   desc=f'synthetic stills ({split})', dynamic_ncols=True)
+    try:
+        stream = 3 + STILL_SPLITS.index(split)
+        for spec, frame_index in stills:
+            renderer = make_renderer(spec, config, sources, stream=stream)
+            frame, points = renderer.render(frame_index)
+            name = f'{spec.index + 1:06d}.jpg'
+            if not cv2.imwrite(str(folder / name), frame,
+                               [cv2.IMWRITE_JPEG_QUALITY, config.quality]):
+                raise OSError(f'{folder / name}: OpenCV cannot write it')
+            data['images'].append({
+                'id': spec.index, 'file_name': f'{split}/{name}',
+                'height': int(frame.shape[0]), 'width': int(frame.shape[1])})
+            data['annotations'].append(
+                w300_annotation(points, spec.index, spec.index))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(data))
+    done.write_text(json.dumps(fingerprint))
+    return str(json_path)
 
 
 class SyntheticSources:
@@ -210,9 +346,14 @@ class SyntheticSources:
 
 
 def make_renderer(spec: VideoSpec, config: GeneratorConfig,
-                  sources: SyntheticSources) -> FrameRenderer:
-    """Build the identity, trajectories, scene and renderer of a video."""
-    rng = np.random.default_rng([config.seed, 1, spec.index])
+                  sources: SyntheticSources,
+                  stream: int = 1) -> FrameRenderer:
+    """Build the identity, trajectories, scene and renderer of a video.
+
+    ``stream`` picks the random stream: 1 for the videos, ``3 + s`` for
+    the stills of split ``s`` (:func:`write_stills`).
+    """
+    rng = np.random.default_rng([config.seed, stream, spec.index])
     reference = sources.reference[spec.split]
     face_b = sources.face(spec.source_b, spec.mirror_b) \
         if spec.source_b else None
@@ -254,7 +395,9 @@ def render_video(spec: VideoSpec, config: GeneratorConfig,
 
 def _fingerprint(spec: VideoSpec, config: GeneratorConfig) -> dict:
     cfg = asdict(config)
-    for key in ('train_videos', 'test_easy_videos', 'test_hard_videos'):
+    # the video counts and the stills do not change a video's content
+    for key in ('train_videos', 'test_easy_videos', 'test_hard_videos',
+                'train_stills', 'test_stills', 'still_track_frames'):
         cfg.pop(key)
     cfg['train_identities'] = list(cfg['train_identities'])
     cfg['test_identities'] = list(cfg['test_identities'])
@@ -364,8 +507,9 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
         ``fps`` (frames per second), ``cpu_fps`` (frames per CPU-second
         of one worker: the rate of one free core), ``landmarks`` (video
         id -> ``[n, 68, 2]``, only with ``keep_landmarks``),
-        ``categories`` (video id -> category) and, with ``convert``,
-        ``json`` (split -> path).
+        ``categories`` (video id -> category), with ``convert``,
+        ``json`` (split -> path), and ``stills`` (split -> JSON path of the
+        still image sets written, :func:`write_stills`).
     """
     config = config or GeneratorConfig()
     root = Path(root)
@@ -427,6 +571,15 @@ def generate_benchmark(root: PathLike = DEFAULT_ROOT,
         if log is not None:
             for split, path in out['json'].items():
                 log(f'{split}: {path}')
+    counts = dict(train=config.train_stills, test=config.test_stills)
+    out['stills'] = {
+        split: write_stills(root, config, sources, split, progress,
+                            overwrite)
+        for split in STILL_SPLITS if counts[split]
+    }
+    if log is not None:
+        for split, path in out['stills'].items():
+            log(f'stills_{split}: {path} ({counts[split]} images)')
     return out
 
 
