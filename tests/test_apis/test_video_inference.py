@@ -50,16 +50,9 @@ def fast_model(checkpoint):
 
 
 @pytest.fixture(scope='module')
-def face_image(faces_dir):
-    """The 300W face and its landmarks [68, 2]."""
-    ann = json.loads((faces_dir / '300w' / 'test_300w.json').read_text())
-    image = next(i for i in ann['images']
-                 if i['file_name'] == 'indoor_029.png')
-    record = next(a for a in ann['annotations']
-                  if a['image_id'] == image['id'])
-    points = np.array(record['keypoints'], dtype=np.float64).reshape(-1, 3)
-    img = cv2.imread(str(faces_dir / '300w' / 'indoor_029.png'))
-    return img, points[:, :2]
+def face_image(face_300w):
+    """The 300W face and its landmarks [68, 2] (conftest's ``face_300w``)."""
+    return face_300w
 
 
 @pytest.fixture(scope='module')

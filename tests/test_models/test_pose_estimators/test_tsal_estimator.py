@@ -254,13 +254,15 @@ def _hand_sample(clip_len, labelled, center=None, offsets=None, n=2, size=8):
     return sample
 
 
-def _hand_pseudo_loss(heatmaps, targets, sigma):
+def _hand_pseudo_loss(heatmaps, targets, sigma, visible=None):
     """Eq. 4 by hand: per clip, the squared error of the codec's Gaussians
     (peak at floor(p + 1/2), window [-ceil(3 sigma), floor(3 sigma)])
     against the predicted heatmaps of frames 1..K-1, landmarks whose window
-    misses the map left out, over N w h (K-1); the mean over clips.
+    misses the map (or, with ``visible``, invisible on frame 0) left out,
+    over N w h (K-1); the mean over clips.
 
-    heatmaps: {clip: [K, N, h, w] array}, targets: {clip: [K, N, 2]}."""
+    heatmaps: {clip: [K, N, h, w] array}, targets: {clip: [K, N, 2]},
+    visible: {clip: [N] bools} or None (all visible)."""
     lo, hi = -math.ceil(3 * sigma), math.floor(3 * sigma)
     per_clip = []
     for clip, hms in heatmaps.items():
@@ -268,6 +270,8 @@ def _hand_pseudo_loss(heatmaps, targets, sigma):
         total = 0.0
         for i in range(1, k):
             for j in range(n):
+                if visible is not None and not visible[clip][j]:
+                    continue
                 mx, my = (math.floor(v + 0.5) for v in targets[clip][i, j])
                 if not (any(lo <= x - mx <= hi for x in range(w))
                         and any(lo <= y - my <= hi for y in range(h))):

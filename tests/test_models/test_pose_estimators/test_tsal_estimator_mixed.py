@@ -2,7 +2,6 @@
 are invisible on the labelled frame."""
 import copy
 import json
-import math
 
 import numpy as np
 import pytest
@@ -125,35 +124,6 @@ def test_one_forward_pass_over_images_and_clips(face_points):
                        reference.state_dict()[bn])
 
 
-def _hand_pseudo_loss(heatmaps, targets, visible, sigma):
-    """Eq. 4 by hand with landmark weights: per clip the squared error of
-    the codec's Gaussians against frames 1..K-1, landmarks invisible on
-    frame 0 or whose window misses the map left out, over N w h (K-1);
-    the mean over clips."""
-    lo, hi = -math.ceil(3 * sigma), math.floor(3 * sigma)
-    per_clip = []
-    for clip, hms in heatmaps.items():
-        k, n, h, w = hms.shape
-        total = 0.0
-        for i in range(1, k):
-            for j in range(n):
-                if not visible[clip][j]:
-                    continue
-                mx, my = (math.floor(v + 0.5) for v in targets[clip][i, j])
-                if not (any(lo <= x - mx <= hi for x in range(w))
-                        and any(lo <= y - my <= hi for y in range(h))):
-                    continue
-                for y in range(h):
-                    for x in range(w):
-                        g = 0.0
-                        if lo <= x - mx <= hi and lo <= y - my <= hi:
-                            g = math.exp(-((x - mx)**2 + (y - my)**2) /
-                                         (2 * sigma**2))
-                        total += (g - float(hms[i, j, y, x]))**2
-        per_clip.append(total / (n * w * h * (k - 1)))
-    return sum(per_clip) / len(per_clip)
-
-
 def test_invisible_landmarks_leave_no_target_by_hand():
     """Two clips of 3 frames; on clip 0's labelled frame landmark 1 is
     invisible (offset weight 0, offset zeroed by the codec: p_l would be
@@ -200,9 +170,9 @@ def test_invisible_landmarks_leave_no_target_by_hand():
                                i * step for i in range(k)])
             targets[clip] = tracks if role == 'teacher' else \
                 mu * tracks + (1 - mu) * p_c[clip].numpy()
-        expected = _hand_pseudo_loss(
+        expected = single._hand_pseudo_loss(
             {c: heatmaps.view(2, k, n, size, size)[c].numpy()
-             for c in (0, 1)}, targets, visible, 1.0)
+             for c in (0, 1)}, targets, 1.0, visible)
         assert losses[f'{role}/loss_pseudo'].item() == pytest.approx(
             W50 * expected, rel=1e-5), role
     # L_D: p_M of frame 0 moved by (K-1) steps against p_M of frame K-1
