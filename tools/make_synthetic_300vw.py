@@ -102,6 +102,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--test-stills', type=int, default=d.test_stills,
                         help='labelled stills of the test identities '
                         f'(default {d.test_stills})')
+    parser.add_argument('--motion-speed', type=float, default=d.motion_speed,
+                        help='time scale of head motion and expressions '
+                        f'(default {d.motion_speed}; 3 plays them three '
+                        'times as fast)')
     parser.add_argument('--workers', type=int, default=1,
                         help='parallel processes (one video each)')
     parser.add_argument('--convert', action='store_true',
@@ -125,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         morph_prob=args.morph_prob,
         train_identities=tuple(args.train_sources),
         test_identities=tuple(args.test_sources),
-        train_stills=args.train_stills, test_stills=args.test_stills)
+        train_stills=args.train_stills, test_stills=args.test_stills,
+        motion_speed=args.motion_speed)
     generate_benchmark(args.out, config, faces_dir=args.faces_dir,
                        workers=args.workers, convert=args.convert,
                        overwrite=args.overwrite,

@@ -33,6 +33,8 @@ ROWS = {
     'mean_teacher': (TEACHER_STUDENT,
                      {'loss_sic', 'loss_mfds', 'loss_pseudo'}),
     'all_labelled': (('teacher', ), set()),
+    'teacher_instructs': (TEACHER_STUDENT,
+                          {'loss_sic', 'loss_mfds', 'loss_pseudo'}),
 }
 #: rows that are variants of another row
 CHAINS = {'all_labelled': ('baseline', 'all_labelled')}

@@ -22,6 +22,9 @@ TOPDOWN = ('TopdownPoseEstimator', [], 9_562_260, 9_691_525)
 ONE = ('TSALEstimator', ['teacher'], 9_562_260, 10_122_587)
 TWO = ('TSALEstimator', ['teacher', 'student'], 9_562_260, 20_245_174)
 TINY = ('TSALEstimator', ['teacher', 'student'], 917_536, 2_126_902)
+# plain mmpose on the tiny backbone: HRNet + FeatureMapProcessor +
+# HeatmapHead, no CLOR branch, no motion field
+PLAIN_TINY = ('TopdownPoseEstimator', [], 917_536, 937_508)
 BUILT = {
     '_base_/models/tsal_hrnet_w18.py': TOPDOWN,
     '_base_/schedules/tsal_adam_140e.py': TOPDOWN,
@@ -35,6 +38,8 @@ BUILT = {
     'tsal_tiny_synthetic.py': TINY,
     'tsal_tiny_synthetic_images.py': TINY,
     'tsal_tiny_synthetic_mixed.py': TINY,
+    'tsal_micro_synthetic.py': TINY,  # the same layers at 64x64
+    'mmpose_micro_synthetic.py': PLAIN_TINY,
     'ablations/baseline.py': ONE,
     'ablations/all_labelled.py': ONE,
     'ablations/single_sic.py': ONE,
@@ -44,6 +49,7 @@ BUILT = {
     'ablations/ts_sic.py': TWO,
     'ablations/ts_mfds.py': TWO,
     'ablations/mean_teacher.py': TWO,
+    'ablations/teacher_instructs.py': TWO,
 }
 
 

@@ -51,6 +51,43 @@ def test_runs_and_configs_of_the_table_3_rows(tmp_path):
         f'{tmp_path / "data"}/'
 
 
+def test_label_efficiency_rows_stride_and_curve_points(tmp_path):
+    """The plain mmpose and teacher-instructs rows, --label-stride (the
+    reference row keeps every frame) and --curve-points."""
+    tool = load_tool()
+    args = args_for(tool, tmp_path, '--config',
+                    str(tool.ROOT / 'configs' / 'tsal_micro_synthetic.py'),
+                    '--methods',
+                    'baseline', 'mmpose_heatmap', 'teacher_instructs',
+                    'all_labelled', '--label-stride', '30',
+                    '--curve-points', '7')
+    runs = {r.name: r for r in tool.plan_runs(args)}
+    assert runs['mmpose_heatmap'].networks == [tool.SINGLE_NETWORK]
+    assert runs['teacher_instructs'].networks == ['teacher', 'student']
+    cfgs = {name: tool.build_config(args, run) for name, run in runs.items()}
+    strides = {name: cfg.train_dataloader.dataset.label_stride
+               for name, cfg in cfgs.items()}
+    assert strides == dict(baseline=30, mmpose_heatmap=30,
+                           teacher_instructs=30, all_labelled=1)
+    plain = cfgs['mmpose_heatmap']
+    assert plain.model.type == 'TopdownPoseEstimator'
+    assert plain.model.head.type == 'HeatmapHead'
+    assert plain.model.backbone == cfgs['baseline'].model.backbone
+    assert plain.train_dataloader.dataset.clip_len == 1  # labelled only
+    assert plain.test_dataloader == cfgs['baseline'].test_dataloader
+    assert cfgs['teacher_instructs'].model.student_targets_from == 'teacher'
+    assert cfgs['baseline'].model.get('student_targets_from') is None
+    checkpoint = cfgs['baseline'].default_hooks.checkpoint
+    assert (checkpoint.interval, checkpoint.max_keep_ckpts) == (20, -1)
+    assert '--predict-on' not in tool.accuracy_benchmark.steps._network_args(
+        'model')
+    # the plain row's config is matched to the micro config's input
+    args = args_for(tool, tmp_path, '--methods', 'baseline',
+                    'mmpose_heatmap')
+    with pytest.raises(SystemExit, match='input size'):
+        tool.plan_runs(args)
+
+
 def test_sweep_runs_override_one_key(tmp_path):
     tool = load_tool()
     args = args_for(tool, tmp_path, '--sweep', 'model.mu=0,0.5',
@@ -139,6 +176,8 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
                     metrics[f'{prefix}NME_{mode}'] = 100 * nme
                 metrics[f'AUC@0.08_{mode}'] = 30.0 - i
                 metrics[f'FR@0.08_{mode}'] = 10.0 + i
+            if i == 0:  # a video test set: the flicker
+                metrics['NMF_inter_ocular'] = 3.25 + j
             metrics['NME_inter_ocular_lhr'] = 100 * nme + 1
             if i == 0:  # a run evaluated without the sources
                 metrics['NME_inter_ocular_clor'] = 100 * nme + 2
@@ -153,11 +192,11 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
     text = tool.write_reports(args, runs, results)
     lines = text.splitlines()
     assert '| TSAL (teacher-student + SIC + MFDS), model.mu = 1 | student '\
-        '| 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 29.00 | 11.00 | 7.50 '\
-        '| - |' in lines
+        '| 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 6.50 | 29.00 | 11.00 | - '\
+        '| 7.50 | - |' in lines
     assert '| TSAL (teacher-student + SIC + MFDS), model.mu = 0 | teacher '\
-        '| 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 30.00 | 10.00 | 6.00 '\
-        '| 7.00 |' in lines
+        '| 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 5.00 | 30.00 | 10.00 | 3.25 '\
+        '| 6.00 | 7.00 |' in lines
     with open(args.work_dir / 'results.csv') as f:
         rows = list(csv.DictReader(f))
     assert [(r['run'], r['network']) for r in rows] == [
@@ -165,6 +204,9 @@ def test_reports_table_csv_ced_and_sweep_plot(tmp_path):
         ('tsal_mu_1', 'teacher'), ('tsal_mu_1', 'student')
     ]
     assert math.isclose(float(rows[1]['NME_inter_ocular/all']), 5.5)
+    assert math.isclose(float(rows[1]['NMF_inter_ocular/all']), 4.25)
+    assert math.isnan(float(rows[2]['NMF_inter_ocular/all']))
+    assert 'one labelled frame in 10 (every frame' in lines[2]
     for name in ('ced.png', 'ced.csv', 'sweep.png', 'results.md'):
         assert (args.work_dir / name).stat().st_size > 0
     with open(args.work_dir / 'ced.csv') as f:

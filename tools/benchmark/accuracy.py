@@ -46,6 +46,25 @@ test videos and on the held-out stills (columns ``stills NME``):
 With ``--train-seeds``, ``WORK_DIR/images_seeds.md`` adds their NME on the
 stills per seed and the paired differences to ``images_supervised``.
 
+The label-efficiency rows (docs/benchmarks/label_efficiency.md), with
+``--config configs/tsal_micro_synthetic.py``:
+
+=======================  ================================================
+``mmpose_heatmap``       plain mmpose: TopdownPoseEstimator + HeatmapHead
+                         on the same backbone, the labelled frames only
+                         (``configs/mmpose_micro_synthetic.py``)
+``teacher_instructs``    TSAL with the student's Eq. 5 targets built from
+                         the teacher's tracks and p_C
+=======================  ================================================
+
+``--label-stride S`` labels one training frame in S (the reference row
+keeps every frame); ``--curve-points P`` keeps P evenly spaced checkpoints
+of every run, evaluates each of them with each network and writes the
+learning curves (``curves.png``, ``curves.csv``).
+``tools/benchmark/label_efficiency.py`` puts several work directories
+(strides, budgets, seeds) together: the convergence table, NME and flicker
+against the labelled fraction, and the headline.
+
 ``--sweep KEY=V1,V2,...`` trains one method (``--sweep-method``, the full
 TSAL by default) once per value of one config key instead (e.g.
 ``model.mu=0,0.2,0.4,0.6,0.8,1`` for the paper's Fig. 6) and plots NME
@@ -79,6 +98,12 @@ Examples::
         images_clips_tsal --threads 1 --train-seeds 0 1 2 \
         --data-root data/synthetic_300vw_mixed \
         --work-dir work_dirs/benchmark_mixed
+    # label efficiency: stride 30, faster motion, learning curves
+    python tools/benchmark/accuracy.py --config \
+        configs/tsal_micro_synthetic.py --methods baseline tsal \
+        mmpose_heatmap --label-stride 30 --curve-points 8 --iters 2400 \
+        --data-root data/synthetic_300vw_fast --train-videos 24 \
+        --frames 60 --motion-speed 3 --jobs 2 --work-dir work_dirs/le/s30
     # four rows over three training seeds, one model at a time
     python tools/benchmark/accuracy.py --methods baseline all_labelled tsal \\
         mean_teacher --threads 2 --train-seeds 0 1 2 \\

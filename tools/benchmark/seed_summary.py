@@ -46,6 +46,7 @@ import accuracy  # noqa: E402  (the benchmark's rows, labels and targets)
 
 NME = 'NME_inter_ocular/all'
 AUC = 'AUC@0.08_inter_ocular'
+NMF = 'NMF_inter_ocular/all'
 P_M, P_C = 'NME_inter_ocular_lhr', 'NME_inter_ocular_clor'
 #: (run name, network)
 RowKey = Tuple[str, str]
@@ -120,13 +121,13 @@ def load_rows(work_dir: Path) -> List[Dict[str, Any]]:
         if not threads.is_file():
             raise SummaryError(f'{threads}: not found, beside {config}')
         metrics = {}
-        for net in ('teacher', 'student'):
+        for net in ('teacher', 'student', accuracy.SINGLE_NETWORK):
             path = accuracy.metrics_dir(
                 argparse.Namespace(work_dir=work_dir),
                 accuracy.Run(name, name), net) / 'metrics.json'
             if path.is_file():
                 metrics[net] = json.loads(path.read_text())
-        if 'teacher' not in metrics:
+        if not metrics:
             raise SummaryError(
                 f'{work_dir / name / "eval_teacher" / "metrics.json"}: not '
                 f'found; run {name!r} of {work_dir} has not been evaluated '
@@ -188,7 +189,8 @@ def _order(key: RowKey) -> Tuple[int, str, int]:
     run, net = key
     names = list(accuracy.METHODS)
     rank = names.index(run) if run in names else len(names)
-    return rank, run, 0 if net == 'teacher' else 1
+    return rank, run, ('teacher', accuracy.SINGLE_NETWORK,
+                       'student').index(net)
 
 
 def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
@@ -206,7 +208,8 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
         counts = sorted({groups[k][seed]['threads'] for k in keys})
         threads[seed] = '/'.join(map(str, counts))
     header = ['row', 'network', *[f'seed {s}' for s in seeds], 'mean',
-              'std', 'AUC@0.08 io, mean', 'p_M / p_C io, mean']
+              'std', 'AUC@0.08 io, mean', 'NMF io, mean',
+              'p_M / p_C io, mean']
     lines = [
         '# TSAL accuracy benchmark over training seeds', '',
         f'{cfg["train_cfg"]["max_iters"]} training iterations per model; '
@@ -226,7 +229,7 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
         first = by_seed[seeds[0]]
         mean_row = dict(run=key[0], network=key[1], method=first['method'])
         for metric in first:
-            if metric.startswith(('NME_', 'AUC@', 'FR@')):
+            if metric.startswith(('NME_', 'AUC@', 'FR@', 'NMF_')):
                 mean_row[metric] = statistics.fmean(
                     [by_seed[s][metric] for s in seeds])
         mean_rows.append(mean_row)
@@ -234,7 +237,7 @@ def summarise(groups: Dict[RowKey, Dict[int, dict]]) -> Tuple[str, dict]:
         lines.append('| ' + ' | '.join([
             first['method'], key[1], *[f'{v:.2f}' for v in nmes],
             f'{mean_row[NME]:.2f}', accuracy.format_cell(std),
-            f'{mean_row[AUC]:.2f}',
+            f'{mean_row[AUC]:.2f}', accuracy.format_cell(mean_row[NMF]),
             f'{accuracy.format_cell(mean_row[P_M])} / '
             f'{accuracy.format_cell(mean_row[P_C])}'
         ]) + ' |')

@@ -141,9 +141,11 @@ TERMS = ('loss_heatmap', 'loss_center', 'loss_offset', 'loss_photometric',
          'loss_smooth', 'loss_sic', 'loss_mfds', 'loss_pseudo')
 
 
-def _expected_terms(model, role, inputs, samples, clip_len, w):
+def _expected_terms(model, role, inputs, samples, clip_len, w,
+                    targets_from=None):
     """Every named term of one network, assembled here from its raw outputs
-    with the equations' pure functions and by-hand formulas."""
+    with the equations' pure functions and by-hand formulas; the Eq. 4/5
+    targets from network ``targets_from`` (default: the same)."""
     net = getattr(model, role)
     heatmaps, center, offsets = net.head.forward(net.extract_feat(inputs))
     num_clips = len(samples) // clip_len
@@ -185,9 +187,20 @@ def _expected_terms(model, role, inputs, samples, clip_len, w):
     p_l = torch.stack([
         torch.as_tensor([c % wd, c // wd]) + o for c, o in zip(c_idx, gt_o)
     ])
-    tracks = track_points(flows, p_l)[:, 1:]
+    source_flows, source_p_c = flows, p_c
+    if targets_from is not None:
+        guide = getattr(model, targets_from)
+        _, g_center, g_offsets = guide.head.forward(guide.extract_feat(inputs))
+        g_peak = g_center.view(m, -1).argmax(-1)
+        g_at = torch.stack(
+            [g_offsets[f, :, p // wd, p % wd].view(n, 2) for f, p in
+             enumerate(g_peak.tolist())])
+        source_p_c = (torch.stack([g_peak % wd, g_peak // wd], -1)[:, None] +
+                      g_at).view(num_clips, clip_len, n, 2)
+        source_flows = guide.motion_field(images)
+    tracks = track_points(source_flows, p_l)[:, 1:]
     targets = tracks if role == 'teacher' else \
-        0.25 * tracks + 0.75 * p_c[:, 1:]
+        0.25 * tracks + 0.75 * source_p_c[:, 1:]
     pred = heatmaps.view(num_clips, clip_len, n, h, wd)[:, 1:]
     _, inside = render_gaussian_heatmaps(
         targets.reshape(-1, n, 2), (wd, h), 1.0, return_weights=True)
@@ -386,6 +399,43 @@ def test_student_losses_do_not_depend_on_the_teacher(face_points):
     for key in student:
         assert torch.equal(before[key], after[key]), key
     assert all(not torch.equal(before[k], after[k]) for k in teacher)
+
+
+def test_a_teacher_that_instructs_builds_the_students_targets(face_points):
+    """student_targets_from='teacher': the student's Eq. 5 targets come from
+    the teacher's tracks and p_C (by hand), its other terms stay its own,
+    and nothing of the student's loss reaches the teacher."""
+    kwargs = dict(mu=0.25, pseudo_loss=dict(type='PseudoHeatmapLoss',
+                                            loss_weight=2.0))
+    own, instructed = build(**kwargs), build(student_targets_from='teacher',
+                                             **kwargs)
+    torch.manual_seed(1)
+    with torch.no_grad():  # the same two different networks in both
+        for a, b in zip(own.teacher.parameters(),
+                        instructed.teacher.parameters()):
+            a.add_(0.05 * torch.randn_like(a))
+            b.copy_(a)
+    set_iter(50)
+    data = own.data_preprocessor(clip_batch(face_points), training=True)
+    with torch.no_grad():
+        mine = own(**data, mode='loss')
+        taught = instructed(**data, mode='loss')
+        expected = _expected_terms(instructed, 'student', data['inputs'],
+                                   data['data_samples'], 3, W50,
+                                   targets_from='teacher')
+    assert taught['student/loss_pseudo'].item() == pytest.approx(
+        expected['loss_pseudo'].item(), rel=1e-5)
+    assert taught['student/loss_pseudo'].item() != pytest.approx(
+        mine['student/loss_pseudo'].item(), rel=1e-3)
+    for key in mine:
+        if key != 'student/loss_pseudo':
+            assert torch.equal(mine[key], taught[key]), key
+    losses = instructed(**data, mode='loss')
+    instructed.zero_grad()
+    losses['student/loss_pseudo'].backward()
+    assert all(p.grad is None for p in instructed.teacher.parameters())
+    with pytest.raises(ValueError, match='student_targets_from'):
+        build(student_targets_from='both')
 
 
 def test_mfds_trains_the_motion_field_only(face_points):

@@ -45,6 +45,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, work_dir: Path,
     parser.add_argument('--frames', type=int, default=100,
                         help='frames per video')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--motion-speed', type=float, default=1.0,
+                        help='time scale of the generated head motion and '
+                        'expressions (default 1; the label-efficiency '
+                        'benchmark uses 3)')
     parser.add_argument('--train-stills', type=int, default=120,
                         help='labelled stills of the training identities, '
                         'made when a mixed training row is run (default '
@@ -85,6 +89,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'each in WORK_DIR/seed_SEED, and summarise them in '
                         'WORK_DIR/seeds.md and seeds.png '
                         '(tools/benchmark/seed_summary.py)')
+    parser.add_argument('--label-stride', type=int, default=None,
+                        help='one labelled training frame in this many '
+                        '(default: the config\'s, 10; the every-frame '
+                        'reference row keeps 1)')
+    parser.add_argument('--curve-points', type=int, default=0,
+                        help='keep this many evenly spaced checkpoints of '
+                        'every run and evaluate each of them: the learning '
+                        'curves (curves.png, curves.csv); default 0, off')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, metavar='KEY=VALUE',
                         help='overrides applied to every run')

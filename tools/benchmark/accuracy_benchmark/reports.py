@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .runs import MODES, ROOT, SOURCES, SPLITS, Run, build_config
+from .curves import plot_learning_curves
 from .steps import IMAGE_PREFIX, metrics_dir, per_face_errors
 
 __all__ = [
     'format_cell', 'result_rows', 'target_results', 'check_targets',
-    'write_reports', 'plot_sweep', 'mixed_training_lines',
+    'write_reports', 'label_stride', 'plot_sweep', 'mixed_training_lines',
     'write_image_seed_summary'
 ]
 
@@ -46,6 +47,10 @@ def result_rows(runs: List[Run],
                                                   f'AUC@0.08_{mode}')
                 row[f'FR@0.08_{mode}'] = _metric(metrics, 'all',
                                                  f'FR@0.08_{mode}')
+                # the flicker (video test sets; NaN for a set of images)
+                for split in SPLITS:
+                    row[f'NMF_{mode}/{split}'] = _metric(
+                        metrics, split, f'NMF_{mode}')
             for source in SOURCES:
                 row[f'NME_inter_ocular_{source}'] = _metric(
                     metrics, 'all', f'NME_inter_ocular_{source}')
@@ -146,7 +151,7 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
 
     header = [
         'method', 'network', 'NME io', 'easy', 'hard', 'NME ip', 'easy',
-        'hard', 'AUC@0.08 io', 'FR@0.08 io', 'p_M io', 'p_C io'
+        'hard', 'AUC@0.08 io', 'FR@0.08 io', 'NMF io', 'p_M io', 'p_C io'
     ]
     images = any(not math.isnan(r['NME_inter_ocular/images']) for r in rows)
     if images:
@@ -159,7 +164,8 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         for mode in MODES:
             cells += [f"{r[f'NME_{mode}/{s}']:.2f}" for s in SPLITS]
         cells += [f"{r['AUC@0.08_inter_ocular']:.2f}",
-                  f"{r['FR@0.08_inter_ocular']:.2f}"]
+                  f"{r['FR@0.08_inter_ocular']:.2f}",
+                  format_cell(r['NMF_inter_ocular/all'])]
         cells += [
             format_cell(r[f'NME_inter_ocular_{source}'])
             for source in SOURCES
@@ -184,12 +190,15 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         f'embedded benchmark `{args.data_root.name}` (data seed '
         f'{args.seed}): {args.train_videos} '
         f'training videos x {args.frames} frames, one labelled frame in '
-        f'ten (every frame for the reference row); test: '
+        f'{label_stride(args, runs)} (every frame for the reference row); '
+        f'test: '
         f'{args.test_videos} easy + {args.test_videos} hard '
         'held-out videos from other source faces, every frame evaluated. '
         'NME in % of the inter-ocular (io: outer eye corners) or '
         'inter-pupil (ip: eye centroids) distance; AUC and failure rate '
-        '(%) of the inter-ocular cumulative error distribution up to 0.08. '
+        '(%) of the inter-ocular cumulative error distribution up to 0.08; '
+        'NMF: normalised mean flicker (%), the frame-to-frame change of the '
+        'error (jitter), inter-ocular. '
         'The landmarks are the fused p = 0.8 p_M + 0.2 p_C; the last two '
         'columns score the LHR landmarks p_M and the CLOR landmarks p_C '
         'alone.',
@@ -226,7 +235,21 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
              title='CED, inter-ocular NME, held-out test videos')
     if args.sweep:
         plot_sweep(args, rows)
+    if getattr(args, 'curve_points', 0):
+        plot_learning_curves(args, runs)
     return text
+
+
+def label_stride(args: argparse.Namespace, runs: List[Run]) -> int:
+    """The label stride of the benchmark's sparsely labelled rows."""
+    for run in runs:
+        if run.name == 'all_labelled':
+            continue
+        dataset = build_config(args, run).train_dataloader.dataset
+        for source in dataset.get('datasets', [dataset]):
+            if 'label_stride' in source:
+                return int(source.label_stride)
+    return 10
 
 
 def _run(runs: List[Run], name: str) -> Run:

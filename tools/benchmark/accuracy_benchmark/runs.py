@@ -46,6 +46,11 @@ METHODS = {
     'images_clips_supervised': (('baseline.py', ),
                                 'images + clips, supervised only'),
     'images_clips_tsal': ((), 'images + clips, TSAL'),
+    # the label-efficiency rows (docs/benchmarks/label_efficiency.md)
+    'mmpose_heatmap': ((), 'plain mmpose: TopdownPoseEstimator + '
+                       'HeatmapHead, labelled frames only'),
+    'teacher_instructs': (('teacher_instructs.py', ),
+                          'TSAL, student targets from the teacher'),
 }
 #: the rows trained from another config than ``--config`` (their own data)
 METHOD_CONFIGS = {
@@ -53,10 +58,14 @@ METHOD_CONFIGS = {
     'images_clips_supervised':
     ROOT / 'configs' / 'tsal_tiny_synthetic_mixed.py',
     'images_clips_tsal': ROOT / 'configs' / 'tsal_tiny_synthetic_mixed.py',
+    'mmpose_heatmap': ROOT / 'configs' / 'mmpose_micro_synthetic.py',
 }
 #: the mixed training rows (evaluated on the held-out still images too)
 MIXED_METHODS = ('images_supervised', 'images_clips_supervised',
                  'images_clips_tsal')
+#: the network name of a row without a teacher / student choice (plain
+#: mmpose), evaluated without ``--predict-on``
+SINGLE_NETWORK = 'model'
 #: the rows the issue's benchmark compares (``--methods`` default)
 DEFAULT_METHODS = ('baseline', 'mean_teacher', 'ts', 'ts_sic', 'ts_mfds',
                    'tsal', 'all_labelled')
@@ -128,10 +137,25 @@ def plan_runs(args: argparse.Namespace) -> List[Run]:
                 Run(name=name, label=label,
                     variants=tuple(ABLATIONS / v for v in variants),
                     config=METHOD_CONFIGS.get(name)))
+    base_size = None
     for run in runs:
-        model = build_config(args, run).model
-        run.networks = (['teacher', 'student']
-                        if model.get('two_networks', True) else ['teacher'])
+        cfg = build_config(args, run)
+        model = cfg.model
+        if model.type != 'TSALEstimator':
+            run.networks = [SINGLE_NETWORK]
+        else:
+            run.networks = (['teacher', 'student'] if model.get(
+                'two_networks', True) else ['teacher'])
+        size = tuple(cfg.codec.input_size)
+        if base_size is None:
+            base_size = (size, run.config or args.config)
+        elif size != base_size[0]:
+            raise SystemExit(
+                f'{run.config or args.config} (row {run.name}) has input '
+                f'size {size}, {base_size[1]} has {base_size[0]}: rows of '
+                'one benchmark must see the same input (a row with its own '
+                'config, such as mmpose_heatmap, matches '
+                'configs/tsal_micro_synthetic.py)')
     return runs
 
 
@@ -148,6 +172,11 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
 
     from tsal_mmpose.utils import apply_variant
     cfg = Config.fromfile(str(run.config or args.config))
+    stride = getattr(args, 'label_stride', None)
+    if stride is not None:  # before the variants: all_labelled sets 1
+        for source in _train_sources(cfg):
+            if 'label_stride' in source:
+                source.label_stride = stride
     for variant in run.variants:
         apply_variant(cfg, variant)
     root = f'{args.data_root}/'
@@ -161,7 +190,10 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
     cfg.train_cfg.val_interval = iters
     cfg.param_scheduler[0].update(
         end=iters, milestones=[iters * 90 // 140, iters * 120 // 140])
-    cfg.default_hooks.checkpoint.interval = max(1, iters // 4)
+    points = getattr(args, 'curve_points', 0)
+    cfg.default_hooks.checkpoint.interval = max(1, iters // (points or 4))
+    if points:  # every checkpoint is a point of the learning curve
+        cfg.default_hooks.checkpoint.max_keep_ckpts = -1
     if 'unsup_weight' in cfg.model:
         cfg.model.unsup_weight.update(
             ramp_up=iters * 60 // 140, hold=iters * 110 // 140, total=iters)
@@ -172,7 +204,13 @@ def build_config(args: argparse.Namespace, run: Run) -> Any:
     return cfg
 
 
+def _train_sources(cfg: Any) -> List[Any]:
+    """The training datasets (the sources of a combined dataset)."""
+    dataset = cfg.train_dataloader.dataset
+    return list(dataset.get('datasets', [dataset]))
+
+
 def needs_image_set(runs: List[Run]) -> bool:
     """Whether a run trains on the still image set (then every run is also
     evaluated on the held-out stills)."""
-    return any(run.config is not None for run in runs)
+    return any(run.name in MIXED_METHODS for run in runs)

@@ -18,13 +18,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .runs import ROOT, Run, build_config, log, needs_image_set
+from .runs import (ROOT, SINGLE_NETWORK, Run, build_config, log,
+                   needs_image_set)
 
 __all__ = [
     'oversubscription_warning', 'run_step', 'generate_data',
     'checkpoint_of', 'config_of', 'image_config_of', 'image_test_dataloader',
     'write_configs', 'train', 'metrics_dir', 'evaluate', 'evaluate_images',
-    'per_face_errors', 'train_and_evaluate', 'IMAGE_PREFIX'
+    'per_face_errors', 'curve_of', 'evaluate_curve', 'train_and_evaluate',
+    'IMAGE_PREFIX'
 ]
 
 #: the prefix of the held-out still images' metrics in a run's results
@@ -77,6 +79,8 @@ def generate_data(args: argparse.Namespace, stills: bool = False) -> None:
     if stills:
         params.update(train_stills=args.train_stills,
                       test_stills=args.test_stills)
+    if args.motion_speed != 1.0:  # stamps written before it existed hold
+        params.update(motion_speed=args.motion_speed)
     stamp = args.data_root / 'benchmark_settings.json'
     if (args.data_root / 'annotations' / 'test.json').is_file():
         if stamp.is_file() and json.loads(stamp.read_text()) != params:
@@ -93,7 +97,7 @@ def generate_data(args: argparse.Namespace, stills: bool = False) -> None:
         '--test-hard-videos', args.test_videos, '--frames', args.frames,
         '--workers', max(1, args.jobs), '--convert', '--train-stills',
         params.get('train_stills', 0), '--test-stills',
-        params.get('test_stills', 0)
+        params.get('test_stills', 0), '--motion-speed', args.motion_speed
     ], 'generate the benchmark data', args.work_dir / 'generate.log',
              args.threads)
     stamp.write_text(json.dumps(params))
@@ -199,6 +203,11 @@ def metrics_dir(args: argparse.Namespace, run: Run, network: str) -> Path:
     return args.work_dir / run.name / f'eval_{network}'
 
 
+def _network_args(network: str) -> List[str]:
+    """tools/test.py's choice of network (none for a plain model)."""
+    return [] if network == SINGLE_NETWORK else ['--predict-on', network]
+
+
 def evaluate(args: argparse.Namespace, run: Run, network: str) -> dict:
     """Metrics of one network of a trained run (cached as JSON)."""
     folder = metrics_dir(args, run, network)
@@ -207,7 +216,7 @@ def evaluate(args: argparse.Namespace, run: Run, network: str) -> dict:
         run_step([
             sys.executable, ROOT / 'tools' / 'test.py',
             config_of(args, run), checkpoint_of(args, run), '--work-dir',
-            folder, '--out', out, '--predict-on', network
+            folder, '--out', out, *_network_args(network)
         ], f'evaluate {run.name} ({network})', folder / 'test.log',
                  args.threads)
     return json.loads(out.read_text())
@@ -223,9 +232,30 @@ def evaluate_images(args: argparse.Namespace, run: Run,
         run_step([
             sys.executable, ROOT / 'tools' / 'test.py',
             image_config_of(args, run), checkpoint_of(args, run),
-            '--work-dir', folder, '--out', out, '--predict-on', network
+            '--work-dir', folder, '--out', out, *_network_args(network)
         ], f'evaluate {run.name} ({network}) on the stills',
                  folder / 'test.log', args.threads)
+    return json.loads(out.read_text())
+
+
+def curve_of(args: argparse.Namespace, run: Run) -> Path:
+    return args.work_dir / run.name / 'curve.json'
+
+
+def evaluate_curve(args: argparse.Namespace, run: Run) -> List[dict]:
+    """The test metrics of each kept checkpoint of a run and each of its
+    networks (tools/analysis/learning_curve.py, cached as JSON)."""
+    out = curve_of(args, run)
+    if not out.is_file():
+        step = max(1, args.iters // args.curve_points)
+        ckpts = [args.work_dir / run.name / f'iter_{i}.pth'
+                 for i in range(step, args.iters + 1, step)]
+        run_step([
+            sys.executable, ROOT / 'tools' / 'analysis' / 'learning_curve.py',
+            config_of(args, run), *ckpts, '--networks', *run.networks,
+            '--out', out
+        ], f'learning curve of {run.name} ({len(ckpts)} checkpoints)',
+                 out.with_suffix('.log'), args.threads)
     return json.loads(out.read_text())
 
 
@@ -260,6 +290,8 @@ def train_and_evaluate(args: argparse.Namespace,
                     for key, value in evaluate_images(args, run,
                                                       net).items()
                 })
+        if getattr(args, 'curve_points', 0):
+            evaluate_curve(args, run)
         results[run.name] = metrics
 
     write_configs(args, runs)

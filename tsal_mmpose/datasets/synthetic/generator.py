@@ -113,6 +113,10 @@ class GeneratorConfig:
         test_stills: Labelled stills of the test identities.
         still_track_frames: Length of the short track a still is taken
             from.
+        motion_speed: Time scale of head motion and expressions
+            (:func:`make_track`'s ``speed``): above 1, the frames between
+            two labelled ones differ more, so labels on them are worth
+            more (the label-efficiency benchmark).
     """
     seed: int = 0
     train_videos: int = 24
@@ -131,6 +135,7 @@ class GeneratorConfig:
     train_stills: int = 0
     test_stills: int = 0
     still_track_frames: int = 50
+    motion_speed: float = 1.0
 
     def __post_init__(self) -> None:
         self.train_identities = tuple(self.train_identities)
@@ -146,6 +151,9 @@ class GeneratorConfig:
                 self.still_track_frames < 1:
             raise ValueError('still counts must be >= 0 and '
                              'still_track_frames >= 1')
+        if self.motion_speed <= 0:
+            raise ValueError(
+                f'motion_speed must be positive, got {self.motion_speed}')
 
 
 @dataclass
@@ -368,7 +376,8 @@ def make_renderer(spec: VideoSpec, config: GeneratorConfig,
                                  Expression(mouth=1, brows=1))[:68]
     extent = float(np.linalg.norm(stretched - identity.centre, axis=1).max()
                    ) / identity.width + 0.05
-    track = make_track(rng, spec.frames, profile, size, margin, extent)
+    track = make_track(rng, spec.frames, profile, size, margin, extent,
+                       speed=config.motion_speed)
     background = make_background(
         rng, config.height + 2 * margin[1], config.width + 2 * margin[0],
         BACKGROUND_STYLES[rng.integers(len(BACKGROUND_STYLES))])
@@ -399,6 +408,8 @@ def _fingerprint(spec: VideoSpec, config: GeneratorConfig) -> dict:
     for key in ('train_videos', 'test_easy_videos', 'test_hard_videos',
                 'train_stills', 'test_stills', 'still_track_frames'):
         cfg.pop(key)
+    if cfg['motion_speed'] == 1.0:  # videos made before the setting existed
+        cfg.pop('motion_speed')
     cfg['train_identities'] = list(cfg['train_identities'])
     cfg['test_identities'] = list(cfg['test_identities'])
     return {'spec': asdict(spec), 'config': cfg}

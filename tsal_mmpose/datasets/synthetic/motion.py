@@ -145,7 +145,7 @@ BLINK = np.array([0.45, 1.0, 1.0, 0.7, 0.35, 0.1])
 
 def make_track(rng: np.random.Generator, n: int, profile: MotionProfile,
                frame_size: tuple[int, int], bg_margin: tuple[int, int],
-               face_extent: float = 0.95) -> Track:
+               face_extent: float = 0.95, speed: float = 1.0) -> Track:
     """Draw the trajectories of one video.
 
     Args:
@@ -158,6 +158,10 @@ def make_track(rng: np.random.Generator, n: int, profile: MotionProfile,
         face_extent: Distance from the face centre to its farthest landmark
             (after expressions and roll), in face widths; the translation
             keeps every landmark inside the frame.
+        speed: Time scale of the head motion and the expressions: their
+            knot spacings and blink gaps are divided by it, so ``speed`` 3
+            plays the same kind of motion three times as fast. Lighting,
+            camera and occluders keep their pace.
 
     Returns:
         The :class:`Track`.
@@ -166,9 +170,14 @@ def make_track(rng: np.random.Generator, n: int, profile: MotionProfile,
     width, height = frame_size
     face_px = rng.uniform(*p.face_frac) * min(width, height)
 
+    if speed <= 0:
+        raise ValueError(f'speed must be positive, got {speed}')
+
     def signal(amp, spacing=p.pose_spacing):
-        return (smooth_noise(rng, n, spacing, amp * (1 - p.fast_weight)) +
-                smooth_noise(rng, n, p.fast_spacing, amp * p.fast_weight))
+        return (smooth_noise(rng, n, spacing / speed,
+                             amp * (1 - p.fast_weight)) +
+                smooth_noise(rng, n, p.fast_spacing / speed,
+                             amp * p.fast_weight))
 
     deg = np.pi / 180
     yaw = signal(p.yaw * deg)
@@ -187,12 +196,12 @@ def make_track(rng: np.random.Generator, n: int, profile: MotionProfile,
     tx = width / 2 + ux * free_x
     ty = height / 2 + uy * free_y
     # Talking: episodes of fast mouth movement.
-    episodes = np.clip(smooth_noise(rng, n, 60) * 3 + 0.5, 0, 1)
+    episodes = np.clip(smooth_noise(rng, n, 60 / speed) * 3 + 0.5, 0, 1)
     syllables = np.clip(0.5 + smooth_noise(rng, n, 3.0, 0.8), 0, 1)
     mouth = p.talk * episodes * syllables
-    smile = np.clip(0.25 + smooth_noise(rng, n, 120, 0.55), -0.3, 1)
-    brows = smooth_noise(rng, n, 50, 0.7)
-    blink = _events(rng, n, (40, 140), BLINK)
+    smile = np.clip(0.25 + smooth_noise(rng, n, 120 / speed, 0.55), -0.3, 1)
+    brows = smooth_noise(rng, n, 50 / speed, 0.7)
+    blink = _events(rng, n, (40 / speed, 140 / speed), BLINK)
     gain = 1 + smooth_noise(rng, n, 100, p.gain_amp)
     if p.flicker:
         gain = gain + rng.normal(0, p.flicker, n)

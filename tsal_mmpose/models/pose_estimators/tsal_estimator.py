@@ -163,6 +163,11 @@ class TSALEstimator(BasePoseEstimator):
             ``'student'``. Defaults to ``'teacher'``.
         mu (float): Weight of the tracking source in the student's targets
             (Eq. 5). Defaults to 0.6 (the paper's best, Fig. 6).
+        student_targets_from (str): Whose tracks phi(V, p_l) and p_C build
+            the student's Eq. 5 targets: ``'student'`` (its own, as Eq. 5
+            writes it) or ``'teacher'`` (the teacher's, detached: a teacher
+            that instructs its student, as the paper's introduction words
+            it; docs/design/estimator.md). Defaults to ``'student'``.
         same_init (bool): Start the student as a copy of the teacher.
             Defaults to True.
         unsup_weight (dict): The schedule of w(t):
@@ -198,6 +203,7 @@ class TSALEstimator(BasePoseEstimator):
                  two_networks: bool = True,
                  predict_on: str = 'teacher',
                  mu: float = 0.6,
+                 student_targets_from: str = 'student',
                  same_init: bool = True,
                  unsup_weight: ConfigType = dict(
                      ramp_up=60, hold=110, total=140, unit='epoch'),
@@ -222,6 +228,9 @@ class TSALEstimator(BasePoseEstimator):
             raise ValueError("predict_on='student' needs two_networks=True")
         if not 0.0 <= mu <= 1.0:
             raise ValueError(f'mu must lie in [0, 1], got {mu}')
+        if student_targets_from not in _ROLES:
+            raise ValueError(f'student_targets_from must be one of {_ROLES}, '
+                             f'got {student_targets_from!r}')
         if unsup_weight.get('unit', 'epoch') not in ('epoch', 'iter'):
             raise ValueError("unsup_weight['unit'] must be 'epoch' or 'iter'")
         if nonfinite_loss not in _NONFINITE_MODES:
@@ -248,6 +257,7 @@ class TSALEstimator(BasePoseEstimator):
         self.two_networks = two_networks
         self.predict_on = predict_on
         self.mu = mu
+        self.student_targets_from = student_targets_from
         self.same_init = same_init
         self.unsup_weight_cfg = dict(unsup_weight)
         self.nonfinite_loss = nonfinite_loss
@@ -369,16 +379,21 @@ class TSALEstimator(BasePoseEstimator):
         ]
         w = self.current_unsup_weight()
         losses = {'unsup_weight': inputs.new_tensor(w)}
-        for role, net in self.networks.items():
+        outputs: Dict[str, Tuple[TSALNetwork, ClipOutputs]] = {}
+        for role, net in self.networks.items():  # the teacher first
             clips = self.forward_clips(role, net, inputs, layout.clip_len,
                                        clip_frames=layout.clip_frames)
+            outputs[role] = (net, clips)
             net_losses = self.same_pipeline_loss(role, net, clips,
                                                  data_samples, w,
                                                  clip_samples=clip_samples)
+            guide = outputs['teacher'] if (
+                role == 'student'
+                and self.student_targets_from == 'teacher') else None
             net_losses.update(
                 reweight_loss_dict(
-                    self.pseudo_label_loss(role, net, clips, clip_samples),
-                    w))
+                    self.pseudo_label_loss(role, net, clips, clip_samples,
+                                           guide=guide), w))
             losses.update(rename_loss_dict(f'{role}/', net_losses))
         return losses
 
@@ -534,9 +549,14 @@ class TSALEstimator(BasePoseEstimator):
             losses.update(reweight_loss_dict(mfds, w))  # w(t) L_D
         return losses
 
-    def pseudo_label_loss(self, role: str, net: TSALNetwork,
-                          clips: ClipOutputs,
-                          data_samples: SampleList) -> Dict[str, Tensor]:
+    def pseudo_label_loss(
+        self,
+        role: str,
+        net: TSALNetwork,
+        clips: ClipOutputs,
+        data_samples: SampleList,
+        guide: Optional[Tuple[TSALNetwork, ClipOutputs]] = None
+    ) -> Dict[str, Tensor]:
         """L_d of Eq. 4 (teacher) or Eq. 5 (student), before w(t).
 
         The pseudo-heatmap loss of frames 1..K-1 of the clips whose frame 0
@@ -552,6 +572,10 @@ class TSALEstimator(BasePoseEstimator):
             clips (ClipOutputs): Its outputs (:meth:`forward_clips`).
             data_samples (list[PoseDataSample]): The ``B*K`` samples of the
                 clip frames.
+            guide (tuple, optional): Another network and its outputs whose
+                tracks and ``p_C`` build the targets instead (the teacher,
+                ``student_targets_from='teacher'``); ``net``'s heatmaps are
+                still the ones trained.
 
         Returns:
             dict: ``loss_pseudo`` (a zero attached to the graph when no clip
@@ -561,14 +585,16 @@ class TSALEstimator(BasePoseEstimator):
         if self.pseudo_loss is None or clips.flows is None:
             return {}
         heatmaps, clip_len = clips.heatmaps, clips.clip_len
+        source_net, source = guide if guide is not None else (net, clips)
         with record_function(f'{role}.tracks'):
-            tracks, valid = self.clip_tracks(net, clips.flows.detach(),
+            tracks, valid = self.clip_tracks(source_net,
+                                             source.flows.detach(),
                                              data_samples, clip_len, heatmaps)
         with record_function(f'{role}.pseudo_loss'):
             if not valid.any():
                 return {'loss_pseudo': heatmaps.sum() * 0.0}
             targets = self.pseudo_targets(role, tracks[:, 1:],
-                                          clips.p_c[:, 1:])
+                                          source.p_c[:, 1:])
             visible = self.labelled_visibility(data_samples, clip_len,
                                                heatmaps.shape[1], heatmaps)
             weights = visible[valid, None].expand(-1, clip_len - 1, -1)

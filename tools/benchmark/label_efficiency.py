@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""How many labels does TSAL save? Convergence and label-efficiency tables.
+
+Reads work directories of ``tools/benchmark/accuracy.py`` (each one label
+stride, budget and training seed; the dumped configs say which) and writes:
+
+- **convergence**: every row's test NME at each budget (``--iters``) of
+  one seed, and the baseline's relative gain between doublings; the
+  budget is converged when that gain is below 1%;
+- **label efficiency**, at the largest budget that every row has: the mean
+  and standard deviation over the seeds of NME and NMF (flicker) per row
+  and label stride, the plot of NME against the fraction of labelled
+  frames (``.png`` beside ``--out``) and the headline read from it: the
+  baseline's stride at which it would match TSAL (log-linear
+  interpolation of the baseline's curve between its strides), and the
+  issue's targets checked on the means.
+
+Example::
+
+    python tools/benchmark/label_efficiency.py work_dirs/le/s10_seed0 \\
+        work_dirs/le/s30_seed0 ... --out docs/benchmarks/le.md
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import accuracy  # noqa: E402
+from seed_summary import SummaryError, load_rows  # noqa: E402
+
+NME = 'NME_inter_ocular/all'
+NMF = 'NMF_inter_ocular/all'
+#: (run, network, label stride)
+Key = Tuple[str, str, int]
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('work_dirs', nargs='+', type=Path,
+                        help='work directories of tools/benchmark/'
+                        'accuracy.py')
+    parser.add_argument('--out', type=Path,
+                        help='write the markdown here and the plot beside it '
+                        '(.png); stdout always gets the markdown')
+    return parser.parse_args(argv)
+
+
+def stride_of(row: Dict[str, Any]) -> int:
+    """The label stride a row was trained with (1: every frame)."""
+    dataset = row['cfg']['train_dataloader']['dataset']
+    for source in dataset.get('datasets', [dataset]):
+        if 'label_stride' in source:
+            return int(source['label_stride'])
+    return 1  # plain images: every one labelled
+
+
+def interpolate_stride(points: List[Tuple[int, float]],
+                       nme: float) -> Optional[float]:
+    """The stride at which a curve of (stride, NME) reaches ``nme``.
+
+    Linear in log(stride) between neighbouring strides; ``None`` outside
+    the curve's range.
+    """
+    points = sorted(points)
+    for (s0, n0), (s1, n1) in zip(points, points[1:]):
+        lo, hi = min(n0, n1), max(n0, n1)
+        if lo <= nme <= hi and n0 != n1:
+            t = (nme - n0) / (n1 - n0)
+            return math.exp(math.log(s0) + t * (math.log(s1) - math.log(s0)))
+    return None
+
+
+def convergence_lines(rows: List[Dict[str, Any]]) -> List[str]:
+    """The rows' NME at each budget (seed of the most budgets) and the
+    baseline's relative gain between consecutive budgets."""
+    by_key: Dict[Key, Dict[int, float]] = {}
+    seeds = {}
+    for row in rows:
+        budget = row['cfg']['train_cfg']['max_iters']
+        seeds.setdefault(row['seed'], set()).add(budget)
+    seed = max(seeds, key=lambda s: (len(seeds[s]), -s))
+    budgets = sorted(seeds[seed])
+    if len(budgets) < 2:
+        return []
+    for row in rows:
+        if row['seed'] == seed:
+            key = (row['run'], row['network'], stride_of(row))
+            by_key.setdefault(key, {})[row['cfg']['train_cfg']
+                                       ['max_iters']] = row[NME]
+    header = ['row', 'network', 'stride', *[f'{b} it' for b in budgets]]
+    lines = [f'## Convergence (training seed {seed})', '',
+             'Test NME (inter-ocular, %) of each row trained with each '
+             'budget, the schedule scaled to it.', '',
+             '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for (run, net, stride), values in sorted(by_key.items(), key=_order):
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        lines.append('| ' + ' | '.join(
+            [label, net, str(stride)] +
+            [accuracy.format_cell(values.get(b, math.nan))
+             for b in budgets]) + ' |')
+    base = by_key.get(('baseline', 'teacher', 10), {})
+    gains = []
+    for b0, b1 in zip(budgets, budgets[1:]):
+        if b0 in base and b1 in base:
+            gain = 100 * (base[b0] - base[b1]) / base[b0]
+            gains.append(f'{b0} -> {b1}: {gain:+.1f}%')
+    if gains:
+        lines += ['', 'Baseline (stride 10) gain between doublings: ' +
+                  ', '.join(gains) + '; converged when below 1%.']
+    return lines
+
+
+def _order(item: Tuple[Key, Any]) -> Tuple[int, int, str]:
+    (run, net, stride), _ = item
+    names = list(accuracy.METHODS)
+    return (names.index(run) if run in names else len(names), -stride,
+            net)
+
+
+def efficiency(rows: List[Dict[str, Any]]
+               ) -> Tuple[int, Dict[Key, Dict[int, dict]]]:
+    """Rows of the largest budget every (run, network, stride) has,
+    grouped by key and seed."""
+    budgets: Dict[Key, set] = {}
+    for row in rows:
+        key = (row['run'], row['network'], stride_of(row))
+        budgets.setdefault(key, set()).add(
+            row['cfg']['train_cfg']['max_iters'])
+    common = set.intersection(*budgets.values())
+    if not common:
+        raise SummaryError('no budget (max_iters) is shared by every row: '
+                           + ', '.join(f'{k}: {sorted(v)}'
+                                       for k, v in budgets.items()))
+    budget = max(common)
+    groups: Dict[Key, Dict[int, dict]] = {}
+    for row in rows:
+        if row['cfg']['train_cfg']['max_iters'] != budget:
+            continue
+        key = (row['run'], row['network'], stride_of(row))
+        by_seed = groups.setdefault(key, {})
+        if row['seed'] in by_seed:
+            raise SummaryError(
+                f'{key} of seed {row["seed"]} is in both '
+                f'{by_seed[row["seed"]]["source"]} and {row["source"]}')
+        by_seed[row['seed']] = row
+    return budget, groups
+
+
+def _mean(by_seed: Dict[int, dict], metric: str) -> Tuple[float, float]:
+    values = [r[metric] for r in by_seed.values()]
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return statistics.fmean(values), std
+
+
+def efficiency_lines(budget: int,
+                     groups: Dict[Key, Dict[int, dict]]) -> List[str]:
+    """The table of means over seeds, the headline and the targets."""
+    header = ['row', 'network', 'stride', 'labelled', 'seeds',
+              'NME io, mean', 'std', 'NMF io, mean', 'easy', 'hard']
+    lines = [f'## Label efficiency ({budget} iterations)', '',
+             'Mean over training seeds of the test NME and NMF '
+             '(inter-ocular, %); std is the sample standard deviation.', '',
+             '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    means: Dict[Key, float] = {}
+    for (run, net, stride), by_seed in sorted(groups.items(), key=_order):
+        nme, std = _mean(by_seed, NME)
+        means[(run, net, stride)] = nme
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        lines.append('| ' + ' | '.join([
+            label, net, str(stride), f'1/{stride}',
+            ', '.join(map(str, sorted(by_seed))), f'{nme:.2f}',
+            accuracy.format_cell(std),
+            accuracy.format_cell(_mean(by_seed, NMF)[0]),
+            accuracy.format_cell(_mean(by_seed, 'NME_inter_ocular/easy')[0]),
+            accuracy.format_cell(_mean(by_seed, 'NME_inter_ocular/hard')[0])
+        ]) + ' |')
+    lines += ['', *headline_lines(groups, means)]
+    return lines
+
+
+def baseline_curve(means: Dict[Key, float]) -> List[Tuple[int, float]]:
+    """(stride, NME) of the supervised baseline, with every frame
+    labelled (the reference row) as stride 1."""
+    points = [(s, v) for (run, net, s), v in means.items()
+              if run == 'baseline' and net == 'teacher']
+    points += [(1, v) for (run, net, s), v in means.items()
+               if run == 'all_labelled' and net == 'teacher']
+    return sorted(points)
+
+
+def headline_lines(groups: Dict[Key, Dict[int, dict]],
+                   means: Dict[Key, float]) -> List[str]:
+    """The stride at which the baseline matches each TSAL network, and
+    the targets of the label-efficiency benchmark on the means."""
+    curve = baseline_curve(means)
+    lines = []
+    for (run, net, stride), nme in sorted(means.items(), key=lambda i: (
+            i[0][2], i[0][1])):
+        if run != 'tsal':
+            continue
+        match = interpolate_stride(curve, nme)
+        if match is not None:
+            lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) '
+                         f'matches the baseline at stride {match:.1f}.')
+        elif curve and nme < min(v for _, v in curve):
+            lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) is '
+                         'better than every baseline point, the every-frame '
+                         'reference included.')
+        else:
+            lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) is '
+                         'worse than every baseline point.')
+    teacher = means.get(('tsal', 'teacher', 10))
+    student = means.get(('tsal', 'student', 10))
+    base = means.get(('baseline', 'teacher', 10))
+    reference = next((v for (run, net, _), v in means.items()
+                      if run == 'all_labelled'), None)
+    lines += ['', 'Targets (stride 10, on the means):', '']
+    if teacher is not None and base is not None:
+        gain = 100 * (base - teacher) / base
+        lines.append(f'- TSAL teacher at least 10% below the baseline: '
+                     f'{gain:.1f}% ({"met" if gain >= 10 else "not met"})')
+    if teacher is not None and student is not None:
+        lines.append(f'- TSAL teacher at least as good as its student: '
+                     f'{teacher:.2f} vs {student:.2f} '
+                     f'({"met" if teacher <= student else "not met"})')
+    if teacher is not None and reference is not None:
+        gap = 100 * (teacher - reference) / reference
+        lines.append(f'- TSAL within 2% of the every-frame reference: '
+                     f'{gap:+.1f}% ({"met" if gap <= 2 else "not met"})')
+    flicker = {k: _mean(v, NMF)[0] for k, v in groups.items()}
+    tf = flicker.get(('tsal', 'teacher', 10))
+    bf = flicker.get(('baseline', 'teacher', 10))
+    if tf is not None and bf is not None:
+        lines.append(f'- TSAL flicker below the baseline\'s: NMF {tf:.2f} '
+                     f'vs {bf:.2f} ({"met" if tf < bf else "not met"})')
+    if base is not None and reference is not None:
+        room = 100 * (base - reference) / base
+        lines.append(f'- (data) every-frame reference below the stride-10 '
+                     f'baseline by {room:.1f}% (needs at least 10% for the '
+                     'benchmark to show what labels are worth)')
+    return lines
+
+
+def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
+    """NME against the fraction of labelled frames, one line per row and
+    network, every seed as a dot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.5, 4.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    lines: Dict[Tuple[str, str], List[Tuple[float, float, list]]] = {}
+    for (run, net, stride), by_seed in groups.items():
+        name = 'baseline' if run == 'all_labelled' else run
+        values = [r[NME] for r in by_seed.values()]
+        lines.setdefault((name, net), []).append(
+            (1 / stride, statistics.fmean(values), values))
+    for i, ((run, net), points) in enumerate(sorted(lines.items())):
+        points.sort()
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        colour = f'C{i % 10}'
+        ax.plot([p[0] for p in points], [p[1] for p in points],
+                '--' if net == 'student' else '-', color=colour, marker='o',
+                label=f'{label} ({net})')
+        for x, _, values in points:
+            ax.scatter([x] * len(values), values, s=10, color=colour,
+                       alpha=0.4)
+    ax.set_xscale('log')
+    ax.set_xlabel('fraction of labelled training frames')
+    ax.set_ylabel('test NME inter-ocular (%)')
+    ax.set_title('NME against labelled fraction (dots: seeds)')
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(str(path))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    args = parse_args(argv)
+    rows = [row for d in args.work_dirs for row in load_rows(d)]
+    budget, groups = efficiency(rows)
+    lines = ['# Label efficiency of TSAL', '', 'Sources: ' + ', '.join(
+        f'`{d}`' for d in args.work_dirs) + '.', '',
+             *convergence_lines(rows), '', *efficiency_lines(budget, groups)]
+    text = '\n'.join(lines) + '\n'
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        save_plot(groups, args.out.with_suffix('.png'))
+    print(text, end='')
+    return text
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except SummaryError as e:
+        sys.exit(f'error: {e}')
