@@ -117,11 +117,15 @@ def convergence_lines(rows: List[Dict[str, Any]]) -> List[str]:
     return lines
 
 
-def _order(item: Tuple[Key, Any]) -> Tuple[int, int, str]:
+#: the order of a row's networks in the tables
+NETWORKS = ('teacher', accuracy.SINGLE_NETWORK, 'student')
+
+
+def _order(item: Tuple[Key, Any]) -> Tuple[int, int, int]:
     (run, net, stride), _ = item
     names = list(accuracy.METHODS)
     return (names.index(run) if run in names else len(names), -stride,
-            net)
+            NETWORKS.index(net) if net in NETWORKS else len(NETWORKS))
 
 
 def efficiency(rows: List[Dict[str, Any]]
@@ -202,7 +206,7 @@ def headline_lines(groups: Dict[Key, Dict[int, dict]],
     curve = baseline_curve(means)
     lines = []
     for (run, net, stride), nme in sorted(means.items(), key=lambda i: (
-            i[0][2], i[0][1])):
+            i[0][2], NETWORKS.index(i[0][1]))):
         if run != 'tsal':
             continue
         match = interpolate_stride(curve, nme)

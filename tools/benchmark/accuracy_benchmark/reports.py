@@ -188,7 +188,7 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
         f'Base config `{config}`; '
         f'{args.iters} training iterations per model, {seed_text}; '
         f'embedded benchmark `{args.data_root.name}` (data seed '
-        f'{args.seed}): {args.train_videos} '
+        f'{args.seed}{_speed_text(args)}): {args.train_videos} '
         f'training videos x {args.frames} frames, one labelled frame in '
         f'{label_stride(args, runs)} (every frame for the reference row); '
         f'test: '
@@ -238,6 +238,11 @@ def write_reports(args: argparse.Namespace, runs: List[Run],
     if getattr(args, 'curve_points', 0):
         plot_learning_curves(args, runs)
     return text
+
+
+def _speed_text(args: argparse.Namespace) -> str:
+    speed = getattr(args, 'motion_speed', 1.0)
+    return '' if speed == 1.0 else f', motion speed {speed:g}'
 
 
 def label_stride(args: argparse.Namespace, runs: List[Run]) -> int:
