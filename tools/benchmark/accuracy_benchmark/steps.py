@@ -247,9 +247,8 @@ def evaluate_curve(args: argparse.Namespace, run: Run) -> List[dict]:
     networks (tools/analysis/learning_curve.py, cached as JSON)."""
     out = curve_of(args, run)
     if not out.is_file():
-        step = max(1, args.iters // args.curve_points)
-        ckpts = [args.work_dir / run.name / f'iter_{i}.pth'
-                 for i in range(step, args.iters + 1, step)]
+        # the checkpoints build_config keeps (--curve-points of them)
+        ckpts = sorted((args.work_dir / run.name).glob('iter_*.pth'))
         run_step([
             sys.executable, ROOT / 'tools' / 'analysis' / 'learning_curve.py',
             config_of(args, run), *ckpts, '--networks', *run.networks,
