@@ -75,6 +75,8 @@ def test_tables_headline_and_targets(work_dirs, tmp_path):
         in lines
     assert ('Baseline (stride 10) gain between doublings: 1200 -> 2400: '
             '+7.4%; converged when below 1%.') in lines
+    assert 'Not converged at the budgets measured.' in lines
+    assert (out.parent / 'le_convergence.png').stat().st_size > 0
     assert '## Label efficiency (2400 iterations)' in lines
     # means over seeds 0 and 1; std of (10, 11) = 0.71; NMF half the NME
     assert ('| supervised-only baseline | teacher | 10 | 1/10 | 0, 1 | '
@@ -106,3 +108,28 @@ def test_a_row_of_one_seed_twice_is_refused(work_dirs, tmp_path):
     write_run(again, 'baseline', 0, 10, 2400, {'teacher': 10.0})
     with pytest.raises(tool.SummaryError, match='in both'):
         tool.main([str(d) for d in work_dirs] + [str(again)])
+
+
+def test_converged_budget():
+    tool = load_tool()
+    # gains: (12 - 11) / 12 = 8.3%, (11 - 10.9) / 11 = 0.9%
+    assert tool.converged_budget({1200: 12.0, 2400: 11.0, 4800: 10.9}) == 2400
+    # a loss counts as no gain; 1.5% is not below 1%
+    assert tool.converged_budget({1200: 10.0, 2400: 10.2}) == 1200
+    assert tool.converged_budget({1200: 10.0, 2400: 9.85}) is None
+    # only doublings decide: 1200 -> 4800 skips one
+    assert tool.converged_budget({1200: 10.0, 4800: 10.0}) is None
+
+
+def test_a_given_budget_names_the_rows_left_out(work_dirs, tmp_path):
+    tool = load_tool()
+    text = tool.main([str(d) for d in work_dirs] + ['--budget', '1200'])
+    lines = text.splitlines()
+    assert '## Label efficiency (1200 iterations)' in lines
+    assert ('| supervised-only baseline | teacher | 10 | 1/10 | 0 | '
+            '10.80 | - | 5.40 | 9.80 | 11.80 |') in lines
+    assert ('Left out (not trained for 1200 iterations): baseline teacher '
+            'stride 30, tsal student stride 10, tsal student stride 30, '
+            'tsal teacher stride 10, tsal teacher stride 30.') in lines
+    with pytest.raises(tool.SummaryError, match='no row was trained for 999'):
+        tool.main([str(d) for d in work_dirs] + ['--budget', '999'])

@@ -6,8 +6,10 @@ stride, budget and training seed; the dumped configs say which) and writes:
 
 - **convergence**: every row's test NME at each budget (``--iters``) of
   one seed, and the baseline's relative gain between doublings; the
-  budget is converged when that gain is below 1%;
-- **label efficiency**, at the largest budget that every row has: the mean
+  budget is converged when doubling it gains less than 1% (plot:
+  ``<out>_convergence.png``);
+- **label efficiency**, at the largest budget that every row has (or at
+  ``--budget``): the mean
   and standard deviation over the seeds of NME and NMF (flicker) per row
   and label stride, the plot of NME against the fraction of labelled
   frames (``.png`` beside ``--out``) and the headline read from it: the
@@ -46,6 +48,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('work_dirs', nargs='+', type=Path,
                         help='work directories of tools/benchmark/'
                         'accuracy.py')
+    parser.add_argument('--budget', type=int, default=None,
+                        help='compare the rows at this many training '
+                        'iterations (default: the largest budget every row '
+                        'has); rows without it are left out and named')
     parser.add_argument('--out', type=Path,
                         help='write the markdown here and the plot beside it '
                         '(.png); stdout always gets the markdown')
@@ -77,44 +83,95 @@ def interpolate_stride(points: List[Tuple[int, float]],
     return None
 
 
-def convergence_lines(rows: List[Dict[str, Any]]) -> List[str]:
-    """The rows' NME at each budget (seed of the most budgets) and the
-    baseline's relative gain between consecutive budgets."""
-    by_key: Dict[Key, Dict[int, float]] = {}
-    seeds = {}
+#: every row's NME at each budget of one training seed
+Curves = Dict[Key, Dict[int, float]]
+
+
+def convergence(rows: List[Dict[str, Any]]
+                ) -> Tuple[int, List[int], Curves]:
+    """The training seed with the most budgets, its budgets and every
+    row's NME at each of them."""
+    seeds: Dict[int, set] = {}
     for row in rows:
-        budget = row['cfg']['train_cfg']['max_iters']
-        seeds.setdefault(row['seed'], set()).add(budget)
+        seeds.setdefault(row['seed'], set()).add(
+            row['cfg']['train_cfg']['max_iters'])
     seed = max(seeds, key=lambda s: (len(seeds[s]), -s))
-    budgets = sorted(seeds[seed])
-    if len(budgets) < 2:
-        return []
+    curves: Curves = {}
     for row in rows:
         if row['seed'] == seed:
             key = (row['run'], row['network'], stride_of(row))
-            by_key.setdefault(key, {})[row['cfg']['train_cfg']
+            curves.setdefault(key, {})[row['cfg']['train_cfg']
                                        ['max_iters']] = row[NME]
+    return seed, sorted(seeds[seed]), curves
+
+
+def converged_budget(nme: Dict[int, float],
+                     threshold: float = 1.0) -> Optional[int]:
+    """The first budget whose doubling gains less than ``threshold`` %
+    relative NME (a loss counts as no gain); ``None`` if none does."""
+    budgets = sorted(nme)
+    for b0, b1 in zip(budgets, budgets[1:]):
+        if b1 == 2 * b0 and 100 * (nme[b0] - nme[b1]) / nme[b0] < threshold:
+            return b0
+    return None
+
+
+def convergence_lines(seed: int, budgets: List[int],
+                      curves: Curves) -> List[str]:
+    """The table of every row's NME per budget and the baseline's relative
+    gain between consecutive budgets, with the converged budget."""
+    if len(budgets) < 2:
+        return []
     header = ['row', 'network', 'stride', *[f'{b} it' for b in budgets]]
     lines = [f'## Convergence (training seed {seed})', '',
              'Test NME (inter-ocular, %) of each row trained with each '
              'budget, the schedule scaled to it.', '',
              '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for (run, net, stride), values in sorted(by_key.items(), key=_order):
+    for (run, net, stride), values in sorted(curves.items(), key=_order):
         label = accuracy.METHODS.get(run, (None, run))[1]
         lines.append('| ' + ' | '.join(
             [label, net, str(stride)] +
             [accuracy.format_cell(values.get(b, math.nan))
              for b in budgets]) + ' |')
-    base = by_key.get(('baseline', 'teacher', 10), {})
-    gains = []
-    for b0, b1 in zip(budgets, budgets[1:]):
-        if b0 in base and b1 in base:
-            gain = 100 * (base[b0] - base[b1]) / base[b0]
-            gains.append(f'{b0} -> {b1}: {gain:+.1f}%')
+    base = curves.get(('baseline', 'teacher', 10), {})
+    gains = [f'{b0} -> {b1}: {100 * (base[b0] - base[b1]) / base[b0]:+.1f}%'
+             for b0, b1 in zip(budgets, budgets[1:])
+             if b0 in base and b1 in base]
     if gains:
         lines += ['', 'Baseline (stride 10) gain between doublings: ' +
                   ', '.join(gains) + '; converged when below 1%.']
+        done = converged_budget(base)
+        lines.append(
+            f'Converged at {done} iterations.' if done is not None else
+            'Not converged at the budgets measured.')
     return lines
+
+
+def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
+    """Test NME against the training budget (log scale), one line per row
+    and network of one training seed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.5, 4.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, ((run, net, stride), values) in enumerate(
+            sorted(curves.items(), key=_order)):
+        if len(values) < 2:
+            continue
+        budgets = sorted(values)
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        ax.plot(budgets, [values[b] for b in budgets],
+                '--' if net == 'student' else '-', color=f'C{i % 10}',
+                marker='o', label=f'{label} ({net}, stride {stride})')
+    ax.set_xscale('log', base=2)
+    ax.set_xlabel('training iterations (the schedule scaled to each)')
+    ax.set_ylabel('test NME inter-ocular (%)')
+    ax.set_title(f'NME against the training budget (seed {seed})')
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(str(path))
 
 
 #: the order of a row's networks in the tables
@@ -128,21 +185,32 @@ def _order(item: Tuple[Key, Any]) -> Tuple[int, int, int]:
             NETWORKS.index(net) if net in NETWORKS else len(NETWORKS))
 
 
-def efficiency(rows: List[Dict[str, Any]]
+def efficiency(rows: List[Dict[str, Any]], budget: Optional[int] = None
                ) -> Tuple[int, Dict[Key, Dict[int, dict]]]:
-    """Rows of the largest budget every (run, network, stride) has,
-    grouped by key and seed."""
+    """Rows of one budget grouped by (run, network, stride) and seed.
+
+    Args:
+        rows: the rows of ``seed_summary.load_rows``.
+        budget: the training iterations to compare at; ``None``: the
+            largest budget every (run, network, stride) has. A given
+            budget leaves out the rows that were not trained with it.
+    """
     budgets: Dict[Key, set] = {}
     for row in rows:
         key = (row['run'], row['network'], stride_of(row))
         budgets.setdefault(key, set()).add(
             row['cfg']['train_cfg']['max_iters'])
-    common = set.intersection(*budgets.values())
-    if not common:
-        raise SummaryError('no budget (max_iters) is shared by every row: '
-                           + ', '.join(f'{k}: {sorted(v)}'
-                                       for k, v in budgets.items()))
-    budget = max(common)
+    if budget is None:
+        common = set.intersection(*budgets.values())
+        if not common:
+            raise SummaryError(
+                'no budget (max_iters) is shared by every row: ' +
+                ', '.join(f'{k}: {sorted(v)}' for k, v in budgets.items()))
+        budget = max(common)
+    elif not any(budget in b for b in budgets.values()):
+        raise SummaryError(f'no row was trained for {budget} iterations: ' +
+                           ', '.join(f'{k}: {sorted(v)}'
+                                     for k, v in budgets.items()))
     groups: Dict[Key, Dict[int, dict]] = {}
     for row in rows:
         if row['cfg']['train_cfg']['max_iters'] != budget:
@@ -289,15 +357,26 @@ def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     rows = [row for d in args.work_dirs for row in load_rows(d)]
-    budget, groups = efficiency(rows)
+    budget, groups = efficiency(rows, args.budget)
+    seed, budgets, curves = convergence(rows)
     lines = ['# Label efficiency of TSAL', '', 'Sources: ' + ', '.join(
         f'`{d}`' for d in args.work_dirs) + '.', '',
-             *convergence_lines(rows), '', *efficiency_lines(budget, groups)]
+             *convergence_lines(seed, budgets, curves), '',
+             *efficiency_lines(budget, groups)]
+    left_out = sorted({(r['run'], r['network'], stride_of(r))
+                       for r in rows} - set(groups))
+    if left_out:
+        lines += ['', f'Left out (not trained for {budget} iterations): ' +
+                  ', '.join(f'{run} {net} stride {stride}'
+                            for run, net, stride in left_out) + '.']
     text = '\n'.join(lines) + '\n'
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
         save_plot(groups, args.out.with_suffix('.png'))
+        if len(budgets) > 1:
+            save_convergence_plot(seed, curves, args.out.with_name(
+                args.out.stem + '_convergence.png'))
     print(text, end='')
     return text
 
