@@ -148,8 +148,8 @@ def convergence_lines(seed: int, budgets: List[int],
 
 
 def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
-    """Test NME against the training budget (log scale), one line per row
-    and network of one training seed."""
+    """Test NME against the training budget (log scale), one line (or a
+    dot: one budget) per row and network of one training seed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(6.5, 4.2), dpi=120)
@@ -157,8 +157,6 @@ def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     ax = fig.add_subplot(1, 1, 1)
     for i, ((run, net, stride), values) in enumerate(
             sorted(curves.items(), key=_order)):
-        if len(values) < 2:
-            continue
         budgets = sorted(values)
         label = accuracy.METHODS.get(run, (None, run))[1]
         ax.plot(budgets, [values[b] for b in budgets],
