@@ -155,14 +155,22 @@ def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     fig = Figure(figsize=(6.5, 4.2), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    all_budgets = set()
     for i, ((run, net, stride), values) in enumerate(
             sorted(curves.items(), key=_order)):
         budgets = sorted(values)
+        all_budgets.update(budgets)
         label = accuracy.METHODS.get(run, (None, run))[1]
+        student = net == 'student'  # hollow, so that a tied teacher shows
         ax.plot(budgets, [values[b] for b in budgets],
-                '--' if net == 'student' else '-', color=f'C{i % 10}',
-                marker='o', label=f'{label} ({net}, stride {stride})')
+                '--' if student else '-', color=f'C{i % 10}',
+                marker='s' if student else 'o', markersize=9 if student else 6,
+                markerfacecolor='none' if student else f'C{i % 10}',
+                label=f'{label} ({net}, stride {stride})')
     ax.set_xscale('log', base=2)
+    ax.set_xticks(sorted(all_budgets))
+    ax.set_xticklabels([str(b) for b in sorted(all_budgets)])
+    ax.minorticks_off()
     ax.set_xlabel('training iterations (the schedule scaled to each)')
     ax.set_ylabel('test NME inter-ocular (%)')
     ax.set_title(f'NME against the training budget (seed {seed})')
