@@ -344,8 +344,11 @@ def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
         points.sort()
         label = accuracy.METHODS.get(run, (None, run))[1]
         colour = f'C{i % 10}'
+        student = net == 'student'  # hollow, so that a tied teacher shows
         ax.plot([p[0] for p in points], [p[1] for p in points],
-                '--' if net == 'student' else '-', color=colour, marker='o',
+                '--' if student else '-', color=colour,
+                marker='s' if student else 'o', markersize=9 if student else 6,
+                markerfacecolor='none' if student else colour,
                 label=f'{label} ({net})')
         for x, _, values in points:
             ax.scatter([x] * len(values), values, s=10, color=colour,
