@@ -147,6 +147,16 @@ def convergence_lines(seed: int, budgets: List[int],
     return lines
 
 
+def _line_style(net: str, colour: str) -> Dict[str, Any]:
+    """A network's line in both plots: a student's is dashed with hollow
+    squares, so that a teacher tied with it stays visible."""
+    student = net == 'student'
+    return dict(linestyle='--' if student else '-', color=colour,
+                marker='s' if student else 'o',
+                markersize=9 if student else 6,
+                markerfacecolor='none' if student else colour)
+
+
 def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     """Test NME against the training budget (log scale), one line (or a
     dot: one budget) per row and network of one training seed."""
@@ -161,11 +171,8 @@ def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
         budgets = sorted(values)
         all_budgets.update(budgets)
         label = accuracy.METHODS.get(run, (None, run))[1]
-        student = net == 'student'  # hollow, so that a tied teacher shows
         ax.plot(budgets, [values[b] for b in budgets],
-                '--' if student else '-', color=f'C{i % 10}',
-                marker='s' if student else 'o', markersize=9 if student else 6,
-                markerfacecolor='none' if student else f'C{i % 10}',
+                **_line_style(net, f'C{i % 10}'),
                 label=f'{label} ({net}, stride {stride})')
     ax.set_xscale('log', base=2)
     ax.set_xticks(sorted(all_budgets))
@@ -344,12 +351,8 @@ def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
         points.sort()
         label = accuracy.METHODS.get(run, (None, run))[1]
         colour = f'C{i % 10}'
-        student = net == 'student'  # hollow, so that a tied teacher shows
         ax.plot([p[0] for p in points], [p[1] for p in points],
-                '--' if student else '-', color=colour,
-                marker='s' if student else 'o', markersize=9 if student else 6,
-                markerfacecolor='none' if student else colour,
-                label=f'{label} ({net})')
+                **_line_style(net, colour), label=f'{label} ({net})')
         for x, _, values in points:
             ax.scatter([x] * len(values), values, s=10, color=colour,
                        alpha=0.4)
