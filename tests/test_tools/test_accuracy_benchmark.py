@@ -75,6 +75,8 @@ def test_label_efficiency_rows_stride_and_curve_points(tmp_path):
     assert plain.model.backbone == cfgs['baseline'].model.backbone
     assert plain.train_dataloader.dataset.clip_len == 1  # labelled only
     assert plain.test_dataloader == cfgs['baseline'].test_dataloader
+    # one learning rate for every row, the micro config's (3e-3)
+    assert {c.optim_wrapper.optimizer.lr for c in cfgs.values()} == {3e-3}
     assert cfgs['teacher_instructs'].model.student_targets_from == 'teacher'
     assert cfgs['baseline'].model.get('student_targets_from') is None
     checkpoint = cfgs['baseline'].default_hooks.checkpoint
