@@ -5,11 +5,10 @@
 _base_ = ['./tsal_tiny_synthetic.py']
 
 input_size = (64, 64)
-# 3e-3, not the tiny config's 1e-3: at 1e-3 the baseline still gained 1.3%
-# from 9,600 to 19,200 iterations, at 3e-3 it is better at 4,800 than 1e-3
-# at 19,200, and 1e-2 is worse. The motion field stays at 1e-3: at 3e-3 the
-# student's flow diverged under TSAL's losses after ~2,000 iterations
-# (docs/benchmarks/label_efficiency.md).
+# 3e-3, not the tiny config's 1e-3: at 3e-3 the baseline is better at 9,600
+# iterations than at 1e-3 at 19,200, and 1e-2 is worse. The motion field
+# stays at 1e-3: at 3e-3 the student's flow diverged under TSAL's losses
+# after ~2,000 iterations (docs/benchmarks/label_efficiency.md).
 optim_wrapper = dict(
     optimizer=dict(lr=3e-3),
     paramwise_cfg=dict(custom_keys=dict(motion_field=dict(lr_mult=1 / 3))))

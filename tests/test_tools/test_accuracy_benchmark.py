@@ -77,6 +77,9 @@ def test_label_efficiency_rows_stride_and_curve_points(tmp_path):
     assert plain.test_dataloader == cfgs['baseline'].test_dataloader
     # one learning rate for every row, the micro config's (3e-3)
     assert {c.optim_wrapper.optimizer.lr for c in cfgs.values()} == {3e-3}
+    # ... but the motion field's is 1e-3 (it diverged at 3e-3 under TSAL)
+    assert cfgs['teacher_instructs'].optim_wrapper.paramwise_cfg.custom_keys[
+        'motion_field'].lr_mult == pytest.approx(1 / 3)
     assert cfgs['teacher_instructs'].model.student_targets_from == 'teacher'
     assert cfgs['baseline'].model.get('student_targets_from') is None
     checkpoint = cfgs['baseline'].default_hooks.checkpoint
