@@ -115,11 +115,12 @@ def table_lines(curves: Dict[str, Dict[str, Dict[int, float]]],
 
 def save_plot(curves: Dict[str, Dict[str, Dict[int, float]]],
               keys: Sequence[str], path: Path, log_y: bool) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6),
-                             squeeze=False)
+    # a Figure of its own, as label_efficiency.py: no global backend switch
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(5 * len(keys), 3.6), dpi=110)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for label, by_key in curves.items():
             values = by_key[key]
@@ -133,8 +134,7 @@ def save_plot(curves: Dict[str, Dict[str, Dict[int, float]]],
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
