@@ -91,7 +91,7 @@ def test_tables_headline_and_targets(work_dirs, tmp_path):
     # (10.5 - 9.5) / 10.5 = 9.5%; (9.5 - 9.0) / 9.0 = 5.6%
     assert ('- TSAL teacher at least 10% below the baseline: 9.5% '
             '(not met)') in lines
-    assert ('- TSAL teacher at least as good as its student: 9.50 vs 9.70 '
+    assert ('- TSAL teacher at least as good as its student: 9.5000 vs 9.7000 '
             '(met)') in lines
     assert ('- TSAL within 2% of the every-frame reference: +5.6% '
             '(not met)') in lines
