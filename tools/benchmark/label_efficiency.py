@@ -312,8 +312,9 @@ def headline_lines(groups: Dict[Key, Dict[int, dict]],
         lines.append(f'- TSAL teacher at least 10% below the baseline: '
                      f'{gain:.1f}% ({"met" if gain >= 10 else "not met"})')
     if teacher is not None and student is not None:
-        # four decimals: at the end of the schedule the two differ in the
-        # third, and two equal numbers beside 'not met' read as a bug
+        # four decimals: at the end of the schedule the two differ only in
+        # the third or fourth, and two equal numbers beside 'not met' read as
+        # a bug
         lines.append(f'- TSAL teacher at least as good as its student: '
                      f'{teacher:.4f} vs {student:.4f} '
                      f'({"met" if teacher <= student else "not met"})')
