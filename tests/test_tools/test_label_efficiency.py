@@ -133,3 +133,13 @@ def test_a_given_budget_names_the_rows_left_out(work_dirs, tmp_path):
             'tsal teacher stride 10, tsal teacher stride 30.') in lines
     with pytest.raises(tool.SummaryError, match='no row was trained for 999'):
         tool.main([str(d) for d in work_dirs] + ['--budget', '999'])
+
+
+def test_plot_colours_one_per_method_in_table_order():
+    tool = load_tool()
+    # a teacher and its student share a colour; methods take them in the
+    # order of the tables (accuracy.METHODS), unknown names last
+    colours = tool._colours(
+        ['tsal', 'zzz', 'baseline', 'tsal', 'mean_teacher'])
+    assert colours == {'baseline': 'C0', 'mean_teacher': 'C1', 'tsal': 'C2',
+                       'zzz': 'C3'}

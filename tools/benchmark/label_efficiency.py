@@ -157,6 +157,23 @@ def _line_style(net: str, colour: str) -> Dict[str, Any]:
                 markerfacecolor='none' if student else colour)
 
 
+def _colours(runs: Sequence[str]) -> Dict[str, str]:
+    """One colour per method, in the tables' order: a teacher and its
+    student share it (the student's line is dashed)."""
+    names = list(accuracy.METHODS)
+    ordered = sorted(set(runs), key=lambda r: (
+        names.index(r) if r in names else len(names), r))
+    return {run: f'C{i % 10}' for i, run in enumerate(ordered)}
+
+
+def _save(fig: Any, ax: Any, path: Path) -> None:
+    """Legend under the axes, one entry a line, so that it hides no point."""
+    ax.grid(alpha=0.3, which='both')
+    ax.legend(fontsize=6, loc='upper left', bbox_to_anchor=(0, -0.14),
+              frameon=False)
+    fig.savefig(str(path), bbox_inches='tight')
+
+
 def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     """Test NME against the training budget (log scale), one line (or a
     dot: one budget) per row and network of one training seed."""
@@ -165,14 +182,14 @@ def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     fig = Figure(figsize=(6.5, 4.2), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    colours = _colours([run for run, _, _ in curves])
     all_budgets = set()
-    for i, ((run, net, stride), values) in enumerate(
-            sorted(curves.items(), key=_order)):
+    for (run, net, stride), values in sorted(curves.items(), key=_order):
         budgets = sorted(values)
         all_budgets.update(budgets)
         label = accuracy.METHODS.get(run, (None, run))[1]
         ax.plot(budgets, [values[b] for b in budgets],
-                **_line_style(net, f'C{i % 10}'),
+                **_line_style(net, colours[run]),
                 label=f'{label} ({net}, stride {stride})')
     ax.set_xscale('log', base=2)
     ax.set_xticks(sorted(all_budgets))
@@ -181,10 +198,7 @@ def save_convergence_plot(seed: int, curves: Curves, path: Path) -> None:
     ax.set_xlabel('training iterations (the schedule scaled to each)')
     ax.set_ylabel('test NME inter-ocular (%)')
     ax.set_title(f'NME against the training budget (seed {seed})')
-    ax.grid(alpha=0.3, which='both')
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(str(path))
+    _save(fig, ax, path)
 
 
 #: the order of a row's networks in the tables
@@ -344,29 +358,27 @@ def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
     fig = Figure(figsize=(6.5, 4.2), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    # the every-frame reference is the baseline's point at stride 1
     lines: Dict[Tuple[str, str], List[Tuple[float, float, list]]] = {}
-    for (run, net, stride), by_seed in groups.items():
+    for (run, net, stride), by_seed in sorted(groups.items(), key=_order):
         name = 'baseline' if run == 'all_labelled' else run
         values = [r[NME] for r in by_seed.values()]
         lines.setdefault((name, net), []).append(
             (1 / stride, statistics.fmean(values), values))
-    for i, ((run, net), points) in enumerate(sorted(lines.items())):
+    colours = _colours([run for run, _ in lines])
+    for (run, net), points in lines.items():
         points.sort()
         label = accuracy.METHODS.get(run, (None, run))[1]
-        colour = f'C{i % 10}'
         ax.plot([p[0] for p in points], [p[1] for p in points],
-                **_line_style(net, colour), label=f'{label} ({net})')
+                **_line_style(net, colours[run]), label=f'{label} ({net})')
         for x, _, values in points:
-            ax.scatter([x] * len(values), values, s=10, color=colour,
-                       alpha=0.4)
+            ax.scatter([x] * len(values), values, s=10,
+                       color=colours[run], alpha=0.4)
     ax.set_xscale('log')
     ax.set_xlabel('fraction of labelled training frames')
     ax.set_ylabel('test NME inter-ocular (%)')
     ax.set_title('NME against labelled fraction (dots: seeds)')
-    ax.grid(alpha=0.3, which='both')
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(str(path))
+    _save(fig, ax, path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
