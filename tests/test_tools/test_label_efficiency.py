@@ -143,3 +143,37 @@ def test_plot_colours_one_per_method_in_table_order():
         ['tsal', 'zzz', 'baseline', 'tsal', 'mean_teacher'])
     assert colours == {'baseline': 'C0', 'mean_teacher': 'C1', 'tsal': 'C2',
                        'zzz': 'C3'}
+
+
+def write_curve(work_dir, run, points):
+    """``RUN/curve.json`` as accuracy.py's --curve-points leaves it;
+    ``points`` maps a network to {iteration: NME io}."""
+    (work_dir / run / 'curve.json').write_text(json.dumps([
+        dict(iter=it, network=net, metrics=dict(NME_inter_ocular=nme))
+        for net, values in points.items() for it, nme in values.items()]))
+
+
+def test_learning_curves_of_one_seed(work_dirs, tmp_path):
+    tool = load_tool()
+    s10 = tmp_path / 's10_0'
+    write_curve(s10, 'baseline', {'teacher': {1200: 11.0, 2400: 10.0}})
+    write_curve(s10, 'tsal', {'teacher': {1200: 9.9, 2400: 9.4},
+                              'student': {1200: 10.2, 2400: 9.6}})
+    write_curve(tmp_path / 's10_1', 'tsal', {'teacher': {2400: 1.0}})
+    out = tmp_path / 'le' / 'le.md'
+    lines = tool.main([str(d) for d in work_dirs] +
+                      ['--out', str(out)]).splitlines()
+    # seeds 0 and 1 have five rows each at 2,400: the smaller seed
+    assert '## Learning curves (training seed 0, 2400 iterations)' in lines
+    assert '| row | network | stride | 1200 it | 2400 it |' in lines
+    assert '| supervised-only baseline | teacher | 10 | 11.00 | 10.00 |' \
+        in lines
+    assert ('| TSAL (teacher-student + SIC + MFDS) | teacher | 10 | 9.90 | '
+            '9.40 |') in lines
+    assert ('| TSAL (teacher-student + SIC + MFDS) | student | 10 | 10.20 | '
+            '9.60 |') in lines
+    assert not any('| 1.00 |' in line for line in lines)  # seed 1's
+    assert ('No learning curve (trained without --curve-points): '
+            f'`{s10 / "all_labelled"}`, `{tmp_path / "s30_0" / "baseline"}`, '
+            f'`{tmp_path / "s30_0" / "tsal"}`.') in lines
+    assert (out.parent / 'le_curves.png').stat().st_size > 0

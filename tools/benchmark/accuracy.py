@@ -63,7 +63,8 @@ of every run, evaluates each of them with each network and writes the
 learning curves (``curves.png``, ``curves.csv``).
 ``tools/benchmark/label_efficiency.py`` puts several work directories
 (strides, budgets, seeds) together: the convergence table, NME and flicker
-against the labelled fraction, and the headline.
+against the labelled fraction, the headline, and every row's learning
+curve.
 
 ``--sweep KEY=V1,V2,...`` trains one method (``--sweep-method``, the full
 TSAL by default) once per value of one config key instead (e.g.

@@ -15,7 +15,10 @@ stride, budget and training seed; the dumped configs say which) and writes:
   frames (``.png`` beside ``--out``) and the headline read from it: the
   baseline's stride at which it would match TSAL (log-linear
   interpolation of the baseline's curve between its strides), and the
-  issue's targets checked on the means.
+  issue's targets checked on the means;
+- **learning curves** at that budget, of one training seed: the test NME
+  of every kept checkpoint (``accuracy.py --curve-points``) of every row
+  and network, as a table and a plot (``<out>_curves.png``).
 
 Example::
 
@@ -25,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -381,6 +385,102 @@ def save_plot(groups: Dict[Key, Dict[int, dict]], path: Path) -> None:
     _save(fig, ax, path)
 
 
+def learning_curves(groups: Dict[Key, Dict[int, dict]]
+                    ) -> Tuple[int, Curves, List[str]]:
+    """Every row's test NME at each kept checkpoint of one training seed.
+
+    Args:
+        groups: the rows of one budget (``efficiency``).
+
+    Returns:
+        tuple: the seed (the one most rows have, the smallest of a tie),
+        the curves ``{(run, network, stride): {iteration: NME}}`` read
+        from each run's ``curve.json``, and the runs without one (trained
+        without ``--curve-points``).
+    """
+    counts: Dict[int, int] = {}
+    for by_seed in groups.values():
+        for seed in by_seed:
+            counts[seed] = counts.get(seed, 0) + 1
+    seed = max(counts, key=lambda s: (counts[s], -s))
+    curves: Curves = {}
+    missing = set()
+    for key, by_seed in groups.items():
+        row = by_seed.get(seed)
+        if row is None:
+            continue
+        path = accuracy.curve_of(argparse.Namespace(work_dir=row['source']),
+                                 accuracy.Run(row['run'], row['run']))
+        if not path.is_file():
+            missing.add(str(path.parent))
+            continue
+        curves[key] = {
+            point['iter']: point['metrics']['NME_inter_ocular']
+            for point in json.loads(path.read_text())
+            if point['network'] == row['network']
+        }
+    return seed, curves, sorted(missing)
+
+
+def curve_lines(seed: int, budget: int, curves: Curves,
+                missing: List[str]) -> List[str]:
+    """The learning curves as a table, one column per checkpoint."""
+    iters = sorted({i for values in curves.values() for i in values})
+    header = ['row', 'network', 'stride', *[f'{i} it' for i in iters]]
+    lines = [f'## Learning curves (training seed {seed}, {budget} '
+             'iterations)', '',
+             'Test NME (inter-ocular, %) of each kept checkpoint.', '']
+    if curves:
+        lines += ['| ' + ' | '.join(header) + ' |',
+                  '|' + '---|' * len(header)]
+    for (run, net, stride), values in sorted(curves.items(), key=_order):
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        lines.append('| ' + ' | '.join(
+            [label, net, str(stride)] +
+            [accuracy.format_cell(values.get(i, math.nan))
+             for i in iters]) + ' |')
+    if missing:
+        lines += ['', 'No learning curve (trained without --curve-points): ' +
+                  ', '.join(f'`{m}`' for m in missing) + '.']
+    return lines
+
+
+def _milestones(groups: Dict[Key, Dict[int, dict]], seed: int) -> List[int]:
+    """The learning-rate cuts of the rows' schedule (the dumped config's
+    ``MultiStepLR``), for the dotted lines of the curves plot."""
+    cuts = set()
+    for by_seed in groups.values():
+        if seed in by_seed:
+            for step in by_seed[seed]['cfg'].get('param_scheduler', []):
+                cuts.update(step.get('milestones', []))
+    return sorted(cuts)
+
+
+def save_curves_plot(seed: int, budget: int, curves: Curves,
+                     milestones: Sequence[int], path: Path) -> None:
+    """Test NME against the training iteration, one line per row, label
+    stride and network; dotted: the learning-rate cuts."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.5, 4.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    colours: Dict[Tuple[str, int], str] = {}
+    for (run, net, stride), values in sorted(curves.items(), key=_order):
+        colour = colours.setdefault((run, stride), f'C{len(colours) % 10}')
+        iters = sorted(values)
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        ax.plot(iters, [values[i] for i in iters],
+                **_line_style(net, colour),
+                label=f'{label} ({net}, stride {stride})')
+    for x in milestones:
+        ax.axvline(x, color='grey', lw=0.8, ls=':')
+    ax.set_xlabel('training iteration (dotted: learning rate x0.1)')
+    ax.set_ylabel('test NME inter-ocular (%)')
+    ax.set_title(f'Learning curves, {budget} iterations (seed {seed})')
+    _save(fig, ax, path)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
     rows = [row for d in args.work_dirs for row in load_rows(d)]
@@ -396,6 +496,9 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         lines += ['', f'Left out (not trained for {budget} iterations): ' +
                   ', '.join(f'{run} {net} stride {stride}'
                             for run, net, stride in left_out) + '.']
+    curve_seed, learning, missing = learning_curves(groups)
+    if learning or missing:
+        lines += ['', *curve_lines(curve_seed, budget, learning, missing)]
     text = '\n'.join(lines) + '\n'
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -404,6 +507,10 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         if len(budgets) > 1:
             save_convergence_plot(seed, curves, args.out.with_name(
                 args.out.stem + '_convergence.png'))
+        if learning:
+            save_curves_plot(
+                curve_seed, budget, learning, _milestones(groups, curve_seed),
+                args.out.with_name(args.out.stem + '_curves.png'))
     print(text, end='')
     return text
 
