@@ -120,23 +120,30 @@ def converged_budget(nme: Dict[int, float],
     return None
 
 
+def _curve_table(curves: Curves, iters: Sequence[int]) -> List[str]:
+    """A markdown table of NME, a row per (run, network, stride) and a
+    column per iteration count (``-`` where a row has none)."""
+    header = ['row', 'network', 'stride', *[f'{i} it' for i in iters]]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for (run, net, stride), values in sorted(curves.items(), key=_order):
+        label = accuracy.METHODS.get(run, (None, run))[1]
+        lines.append('| ' + ' | '.join(
+            [label, net, str(stride)] +
+            [accuracy.format_cell(values.get(i, math.nan))
+             for i in iters]) + ' |')
+    return lines
+
+
 def convergence_lines(seed: int, budgets: List[int],
                       curves: Curves) -> List[str]:
     """The table of every row's NME per budget and the baseline's relative
     gain between consecutive budgets, with the converged budget."""
     if len(budgets) < 2:
         return []
-    header = ['row', 'network', 'stride', *[f'{b} it' for b in budgets]]
     lines = [f'## Convergence (training seed {seed})', '',
              'Test NME (inter-ocular, %) of each row trained with each '
              'budget, the schedule scaled to it.', '',
-             '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for (run, net, stride), values in sorted(curves.items(), key=_order):
-        label = accuracy.METHODS.get(run, (None, run))[1]
-        lines.append('| ' + ' | '.join(
-            [label, net, str(stride)] +
-            [accuracy.format_cell(values.get(b, math.nan))
-             for b in budgets]) + ' |')
+             *_curve_table(curves, budgets)]
     base = curves.get(('baseline', 'teacher', 10), {})
     gains = [f'{b0} -> {b1}: {100 * (base[b0] - base[b1]) / base[b0]:+.1f}%'
              for b0, b1 in zip(budgets, budgets[1:])
@@ -426,19 +433,11 @@ def curve_lines(seed: int, budget: int, curves: Curves,
                 missing: List[str]) -> List[str]:
     """The learning curves as a table, one column per checkpoint."""
     iters = sorted({i for values in curves.values() for i in values})
-    header = ['row', 'network', 'stride', *[f'{i} it' for i in iters]]
     lines = [f'## Learning curves (training seed {seed}, {budget} '
              'iterations)', '',
              'Test NME (inter-ocular, %) of each kept checkpoint.', '']
     if curves:
-        lines += ['| ' + ' | '.join(header) + ' |',
-                  '|' + '---|' * len(header)]
-    for (run, net, stride), values in sorted(curves.items(), key=_order):
-        label = accuracy.METHODS.get(run, (None, run))[1]
-        lines.append('| ' + ' | '.join(
-            [label, net, str(stride)] +
-            [accuracy.format_cell(values.get(i, math.nan))
-             for i in iters]) + ' |')
+        lines += _curve_table(curves, iters)
     if missing:
         lines += ['', 'No learning curve (trained without --curve-points): ' +
                   ', '.join(f'`{m}`' for m in missing) + '.']
