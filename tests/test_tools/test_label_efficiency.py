@@ -102,6 +102,16 @@ def test_tables_headline_and_targets(work_dirs, tmp_path):
                for line in lines)
 
 
+def test_targets_need_tsal_and_the_baseline(tmp_path):
+    tool = load_tool()
+    only = tmp_path / 'mmpose'
+    write_run(only, 'mmpose_heatmap', 0, 10, 2400, {'model': 10.2})
+    lines = tool.main([str(only)]).splitlines()
+    heading = lines.index('Targets (stride 10, on the means):')
+    assert lines[heading + 2] == ('- none checked: they need the TSAL and '
+                                  'supervised-only baseline rows at stride 10')
+
+
 def test_a_row_of_one_seed_twice_is_refused(work_dirs, tmp_path):
     tool = load_tool()
     again = tmp_path / 'again'
