@@ -112,6 +112,24 @@ def test_targets_need_tsal_and_the_baseline(tmp_path):
                                   'supervised-only baseline rows at stride 10')
 
 
+def test_the_headline_names_only_the_rows_it_has(tmp_path):
+    tool = load_tool()
+    both = tmp_path / 'both'
+    write_run(both, 'baseline', 0, 10, 2400, {'teacher': 10.0})
+    write_run(both, 'tsal', 0, 10, 2400, {'teacher': 9.0, 'student': 9.1})
+    lines = tool.main([str(both)]).splitlines()
+    # no every-frame reference among the rows: the sentence does not claim it
+    assert ('- TSAL teacher at stride 10 (9.00) is better than every '
+            'baseline point.') in lines
+    alone = tmp_path / 'alone'
+    write_run(alone, 'tsal', 0, 10, 2400, {'teacher': 9.0, 'student': 9.1})
+    lines = tool.main([str(alone)]).splitlines()
+    assert ('- No supervised-only baseline row: TSAL is not matched to a '
+            'baseline stride.') in lines
+    assert not any('worse than every baseline point' in line
+                   for line in lines)
+
+
 def test_a_row_of_one_seed_twice_is_refused(work_dirs, tmp_path):
     tool = load_tool()
     again = tmp_path / 'again'

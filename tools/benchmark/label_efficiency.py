@@ -310,19 +310,23 @@ def headline_lines(groups: Dict[Key, Dict[int, dict]],
     """The stride at which the baseline matches each TSAL network, and
     the targets of the label-efficiency benchmark on the means."""
     curve = baseline_curve(means)
+    with_reference = ', the every-frame reference included' if any(
+        run == 'all_labelled' for run, _, _ in means) else ''
     lines = []
+    if not curve and any(run == 'tsal' for run, _, _ in means):
+        lines.append('- No supervised-only baseline row: TSAL is not '
+                     'matched to a baseline stride.')
     for (run, net, stride), nme in sorted(means.items(), key=lambda i: (
             i[0][2], NETWORKS.index(i[0][1]))):
-        if run != 'tsal':
+        if run != 'tsal' or not curve:
             continue
         match = interpolate_stride(curve, nme)
         if match is not None:
             lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) '
                          f'matches the baseline at stride {match:.1f}.')
-        elif curve and nme < min(v for _, v in curve):
+        elif nme < min(v for _, v in curve):
             lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) is '
-                         'better than every baseline point, the every-frame '
-                         'reference included.')
+                         f'better than every baseline point{with_reference}.')
         else:
             lines.append(f'- TSAL {net} at stride {stride} ({nme:.2f}) is '
                          'worse than every baseline point.')
